@@ -1,0 +1,144 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"authserver/userstore"
+)
+
+// envPrefix starts the environment variable of every setting: --data-dir is
+// also AUTHSERVER_DATA_DIR. A flag given on the command line wins.
+const envPrefix = "AUTHSERVER_"
+
+// Config holds the settings every subcommand reads.
+type Config struct {
+	DataDir        string
+	DatabaseURL    string
+	RedisURL       string
+	Issuer         string
+	Addr           string
+	AccessTokenTTL time.Duration
+	Argon2         userstore.Params
+	NoBootstrap    bool
+}
+
+// defaults returns the configuration used when nothing is set.
+func defaults() Config {
+	return Config{
+		DataDir:        "./authserver-data",
+		Issuer:         "http://localhost:8080",
+		Addr:           ":8080",
+		AccessTokenTTL: 15 * time.Minute,
+		Argon2:         userstore.DefaultParams,
+	}
+}
+
+// register adds the settings to fs.
+func (c *Config) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded database and the signing keys")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "database: empty for a SQLite file in the data dir, or sqlite:PATH")
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "token store: empty for the embedded one")
+	fs.StringVar(&c.Issuer, "issuer", c.Issuer, "issuer URL: the iss claim and the base of every endpoint URL")
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address of the HTTP server")
+	fs.DurationVar(&c.AccessTokenTTL, "access-token-ttl", c.AccessTokenTTL, "lifetime of access tokens")
+	fs.Func("argon2-memory", fmt.Sprintf("Argon2id memory of new password hashes, KiB (default %d)", c.Argon2.Memory), uintSetter(&c.Argon2.Memory))
+	fs.Func("argon2-time", fmt.Sprintf("Argon2id passes of new password hashes (default %d)", c.Argon2.Time), uintSetter(&c.Argon2.Time))
+	fs.Func("argon2-threads", fmt.Sprintf("Argon2id parallelism of new password hashes (default %d)", c.Argon2.Threads), func(s string) error {
+		var v uint32
+		if err := uintSetter(&v)(s); err != nil || v > 255 {
+			return errors.New("want an integer from 1 to 255")
+		}
+		c.Argon2.Threads = uint8(v)
+		return nil
+	})
+	fs.BoolVar(&c.NoBootstrap, "no-bootstrap", c.NoBootstrap, "do not create a demo client and an admin user on first start")
+}
+
+func uintSetter(p *uint32) func(string) error {
+	return func(s string) error {
+		var v uint32
+		if _, err := fmt.Sscan(s, &v); err != nil {
+			return errors.New("want a non-negative integer")
+		}
+		*p = v
+		return nil
+	}
+}
+
+// settingNames are the flags that the environment may set.
+var settingNames = func() map[string]bool {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	c := defaults()
+	c.register(fs)
+	names := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { names[f.Name] = true })
+	return names
+}()
+
+// applyEnv sets every setting not given on the command line from its
+// AUTHSERVER_* environment variable.
+func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if !settingNames[f.Name] || given[f.Name] {
+			return
+		}
+		name := envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// Validate reports every invalid setting at once.
+func (c *Config) Validate() error {
+	var errs []error
+	check := func(bad bool, format string, args ...any) {
+		if bad {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	u, err := url.Parse(c.Issuer)
+	check(err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.Issuer, "/"),
+		"--issuer %q: want an absolute http or https URL without query, fragment or trailing slash (RFC 8414 §2)", c.Issuer)
+	check(c.DataDir == "", "--data-dir is empty")
+	check(c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "sqlite:"), "--database-url %q: want empty or sqlite:PATH", c.DatabaseURL)
+	check(c.DatabaseURL == "sqlite:", "--database-url: sqlite: needs a path")
+	check(c.RedisURL != "", "--redis-url: this build has only the embedded token store; leave it empty")
+	check(c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > 24*time.Hour, "--access-token-ttl %v: want from 1m to 24h", c.AccessTokenTTL)
+	check(c.Argon2.Memory < 8*uint32(c.Argon2.Threads) || c.Argon2.Memory > 4<<20, "--argon2-memory %d: want from 8×threads to 4194304 KiB", c.Argon2.Memory)
+	check(c.Argon2.Time < 1 || c.Argon2.Time > 100, "--argon2-time %d: want from 1 to 100", c.Argon2.Time)
+	check(c.Argon2.Threads < 1, "--argon2-threads: want from 1 to 255")
+	return errors.Join(errs...)
+}
+
+// databasePath is the SQLite file the configuration names.
+func (c *Config) databasePath() string {
+	if p, ok := strings.CutPrefix(c.DatabaseURL, "sqlite:"); ok {
+		return p
+	}
+	return filepath.Join(c.DataDir, "authserver.db")
+}
+
+// keysPath is the file of the signing keys.
+func (c *Config) keysPath() string { return filepath.Join(c.DataDir, "keys.json") }
+
+// ensureDataDir creates the data directory, readable by its owner only.
+func (c *Config) ensureDataDir() error {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	return nil
+}

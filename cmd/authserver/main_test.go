@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bin is the authserver binary the tests run as a real process.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "authserver-bin")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "authserver")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cheapArgon2 keeps the tests fast; the default parameters are tested in
+// userstore.
+var cheapArgon2 = []string{"AUTHSERVER_ARGON2_MEMORY=64", "AUTHSERVER_ARGON2_TIME=1"}
+
+// cli runs authserver with args and the given standard input in dataDir.
+func cli(t *testing.T, dataDir, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "AUTHSERVER_DATA_DIR="+dataDir)
+	cmd.Env = append(cmd.Env, cheapArgon2...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+// mustCLI runs a command that must succeed.
+func mustCLI(t *testing.T, dataDir, stdin string, args ...string) string {
+	t.Helper()
+	out, errOut, code := cli(t, dataDir, stdin, args...)
+	if code != 0 {
+		t.Fatalf("authserver %s: exit %d\n%s", strings.Join(args, " "), code, errOut)
+	}
+	return out
+}
+
+// served is a running "authserver serve" process.
+type served struct {
+	cmd    *exec.Cmd
+	url    string
+	stdout *bytes.Buffer
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startServer starts the server on a free port and waits until it listens.
+func startServer(t *testing.T, dataDir string, args ...string) *served {
+	t.Helper()
+	port := freePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--issuer", url}, args...)...)
+	cmd.Env = append(os.Environ(), "AUTHSERVER_DATA_DIR="+dataDir)
+	cmd.Env = append(cmd.Env, cheapArgon2...)
+	s := &served{cmd: cmd, url: url, stdout: &bytes.Buffer{}}
+	cmd.Stdout = s.stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := bufio.NewScanner(stderr)
+	ready := make(chan bool)
+	go func() {
+		for lines.Scan() {
+			var rec map[string]any
+			if json.Unmarshal(lines.Bytes(), &rec) == nil && rec["msg"] == "listening" {
+				ready <- true
+			}
+		}
+		close(ready)
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("authserver serve exited before listening")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("authserver serve did not listen within 30s")
+	}
+	return s
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (s *served) stop(t *testing.T) {
+	t.Helper()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("serve exited with %v", err)
+	}
+}
+
+// TestFirstStart: an empty data dir gets a demo client and an admin user
+// whose printed curl command returns a token; a second start prints nothing.
+func TestFirstStart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := startServer(t, dir)
+	curlLine := regexp.MustCompile(`(?m)^\s+(curl .*)$`).FindStringSubmatch(s.stdout.String())
+	if curlLine == nil {
+		t.Fatalf("no curl command in:\n%s", s.stdout)
+	}
+	out, err := exec.Command("sh", "-c", curlLine[1]).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", curlLine[1], err)
+	}
+	var tok map[string]any
+	if err := json.Unmarshal(out, &tok); err != nil || tok["access_token"] == nil {
+		t.Fatalf("printed curl command answered %s", out)
+	}
+	s.stop(t)
+	for _, f := range []string{"keys.json", "authserver.db"} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "keys.json" && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v, want 0600", f, fi.Mode().Perm())
+		}
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
+		t.Errorf("data dir mode %v, want 0700", fi.Mode().Perm())
+	}
+	again := startServer(t, dir)
+	again.stop(t)
+	if again.stdout.Len() != 0 {
+		t.Errorf("second start printed:\n%s", again.stdout)
+	}
+	keys := mustCLI(t, dir, "", "keys", "list")
+	if !regexp.MustCompile(`(?m)^\S{43}\s+RS256\s+active\s`).MatchString(keys) || !regexp.MustCompile(`(?m)^\S{43}\s+EdDSA\s+active\s`).MatchString(keys) {
+		t.Errorf("keys list:\n%s", keys)
+	}
+}
+
+// TestNoBootstrap: --no-bootstrap creates nothing.
+func TestNoBootstrap(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, "--no-bootstrap")
+	s.stop(t)
+	if s.stdout.Len() != 0 {
+		t.Errorf("printed:\n%s", s.stdout)
+	}
+	if out := mustCLI(t, dir, "", "user", "list"); strings.Count(out, "\n") != 1 {
+		t.Errorf("users after --no-bootstrap:\n%s", out)
+	}
+}
+
+// TestUserAndClientCommands drives the user and client commands and then
+// logs in over HTTP with what they created.
+func TestUserAndClientCommands(t *testing.T) {
+	dir := t.TempDir()
+	mustCLI(t, dir, "s3cret password\n", "user", "create", "--email", "Carol@Example.com", "--role", "admin", "--role", "ops", "--password-stdin")
+	mustCLI(t, dir, "", "user", "create", "--email", "ref@example.com", "--password-hash",
+		"$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc")
+	mustCLI(t, dir, "x\n", "user", "create", "--email", "dave@example.com", "--inactive", "--password-stdin")
+	list := mustCLI(t, dir, "", "user", "list")
+	if strings.Contains(list, "$argon2") || !strings.Contains(list, "admin,ops") || !regexp.MustCompile(`dave@example.com\s+\S+\s+false`).MatchString(list) {
+		t.Errorf("user list:\n%s", list)
+	}
+	secret := strings.TrimSpace(mustCLI(t, dir, "", "client", "create", "--id", "app", "--name", "My app", "--grant", "password", "--grant", "refresh_token", "--scope", "read", "--alg", "EdDSA"))
+	if len(secret) < 43 {
+		t.Fatalf("generated secret %q", secret)
+	}
+	mustCLI(t, dir, "a-chosen-secret-of-at-least-32-chars\n", "client", "create", "--id", "chosen", "--grant", "password", "--secret-stdin")
+	mustCLI(t, dir, "", "client", "create", "--id", "spa", "--grant", "password", "--public")
+	clients := mustCLI(t, dir, "", "client", "list")
+	for _, want := range []string{"app", "My app", "confidential", "password,refresh_token", "EdDSA", "spa", "public"} {
+		if !strings.Contains(clients, want) {
+			t.Errorf("client list lacks %q:\n%s", want, clients)
+		}
+	}
+	if strings.Contains(clients, secret) {
+		t.Error("client list shows a secret")
+	}
+
+	s := startServer(t, dir)
+	login := func(client, secret, user, password string) int {
+		req, _ := http.NewRequest("POST", s.url+"/oauth2/token", strings.NewReader(
+			"grant_type=password&username="+user+"&password="+password))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(client, secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := login("app", secret, "carol@example.com", "s3cret+password"); code != 200 {
+		t.Errorf("carol: %d", code)
+	}
+	if code := login("chosen", "a-chosen-secret-of-at-least-32-chars", "ref@example.com", "password"); code != 200 {
+		t.Errorf("imported hash: %d", code)
+	}
+	mustCLI(t, dir, "", "user", "disable", "--email", "carol@example.com")
+	if code := login("app", secret, "carol@example.com", "s3cret+password"); code != 400 {
+		t.Errorf("disabled carol: %d", code)
+	}
+	mustCLI(t, dir, "", "user", "enable", "--email", "CAROL@example.com")
+	if code := login("app", secret, "carol@example.com", "s3cret+password"); code != 200 {
+		t.Errorf("enabled carol: %d", code)
+	}
+	mustCLI(t, dir, "", "client", "delete", "--id", "app")
+	if code := login("app", secret, "carol@example.com", "s3cret+password"); code != 401 {
+		t.Errorf("deleted client: %d", code)
+	}
+	mustCLI(t, dir, "", "user", "delete", "--email", "carol@example.com")
+	if code := login("chosen", "a-chosen-secret-of-at-least-32-chars", "carol@example.com", "s3cret+password"); code != 400 {
+		t.Errorf("deleted carol: %d", code)
+	}
+	s.stop(t)
+}
+
+// TestCommandErrors: every refusal exits non-zero with a message on stderr.
+func TestCommandErrors(t *testing.T) {
+	dir := t.TempDir()
+	mustCLI(t, dir, "pw\n", "user", "create", "--email", "a@example.com", "--password-stdin")
+	for _, tc := range []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"pw\n", []string{"user", "create", "--email", "A@EXAMPLE.com", "--password-stdin"}, "already exists"},
+		{"", []string{"user", "create", "--email", "b@example.com", "--password-stdin"}, "at least 1"},
+		{"pw\n", []string{"user", "create", "--password-stdin"}, "--email is required"},
+		{"pw\n", []string{"user", "create", "--email", "b@example.com", "--password-stdin", "--password-hash", "$argon2id$x"}, "exactly one"},
+		{"", []string{"user", "create", "--email", "b@example.com", "--password-hash", "$2b$12$abcdefghijklmnopqrstuv"}, "argon2"},
+		{"", []string{"user", "disable", "--email", "nobody@example.com"}, "not found"},
+		{"", []string{"user", "delete", "--email", "nobody@example.com"}, "not found"},
+		{"", []string{"client", "delete", "--id", "nobody"}, "not found"},
+		{"", []string{"client", "create", "--id", "x"}, "--grant"},
+		{"", []string{"client", "create", "--id", "x", "--grant", "implicit"}, "implicit"},
+		{"", []string{"client", "create", "--id", "x", "--grant", "password", "--alg", "HS256"}, "HS256"},
+		{"", []string{"client", "create", "--id", "x", "--grant", "password", "--scope", `a"b`}, "scope"},
+		{"short\n", []string{"client", "create", "--id", "x", "--grant", "password", "--secret-stdin"}, "at least 32"},
+		{"", []string{"client", "create", "--id", "x", "--grant", "client_credentials", "--public"}, "public client"},
+		{"", []string{"keys", "list"}, "no such file"},
+		{"", []string{"serve", "--issuer", "ftp://x/", "--access-token-ttl", "1s"}, "--access-token-ttl"},
+		{"", []string{"serve", "--issuer", "ftp://x/"}, "--issuer"},
+		{"", []string{"frobnicate"}, "unknown command"},
+		{"", []string{"user", "list", "extra"}, "unexpected argument"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, stderr, code := cli(t, dir, tc.stdin, tc.args...)
+			if code == 0 || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want non-zero and %q", code, stderr, tc.want)
+			}
+		})
+	}
+}
+
+// TestHelpAndVersion: --help on every command, and version.
+func TestHelpAndVersion(t *testing.T) {
+	for name := range commands {
+		args := append(strings.Fields(name), "--help")
+		_, stderr, code := cli(t, t.TempDir(), "", args...)
+		if code != 0 || !strings.Contains(stderr, "usage: authserver "+name) || !strings.Contains(stderr, "-data-dir") {
+			t.Errorf("%s --help: exit %d\n%s", name, code, stderr)
+		}
+	}
+	out, _, code := cli(t, t.TempDir(), "", "--help")
+	if code != 0 || !strings.Contains(out, "client create") {
+		t.Errorf("--help: %d\n%s", code, out)
+	}
+	if out := mustCLI(t, t.TempDir(), "", "version"); !strings.HasPrefix(out, "authserver ") {
+		t.Errorf("version: %q", out)
+	}
+}
+
+// TestFlagBeatsEnvironment: AUTHSERVER_* sets a setting; a flag wins.
+func TestFlagBeatsEnvironment(t *testing.T) {
+	envDir, flagDir := t.TempDir(), t.TempDir()
+	mustCLI(t, envDir, "pw\n", "user", "create", "--email", "env@example.com", "--password-stdin")
+	mustCLI(t, envDir, "pw\n", "user", "create", "--data-dir", flagDir, "--email", "flag@example.com", "--password-stdin")
+	if out := mustCLI(t, envDir, "", "user", "list"); !strings.Contains(out, "env@") || strings.Contains(out, "flag@") {
+		t.Errorf("env dir:\n%s", out)
+	}
+	if out := mustCLI(t, envDir, "", "user", "list", "--data-dir", flagDir); !strings.Contains(out, "flag@") || strings.Contains(out, "env@") {
+		t.Errorf("flag dir:\n%s", out)
+	}
+}

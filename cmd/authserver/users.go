@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"authserver/server"
+	"authserver/userstore"
+)
+
+// maxPasswordBytes bounds a password read from standard input.
+const maxPasswordBytes = 1024
+
+// list is a repeatable string flag.
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error { *l = append(*l, v); return nil }
+
+func init() {
+	commands["user create"] = &command{
+		usage: "user create --email E [--role R]... [--inactive] (--password-stdin | --password-hash PHC)",
+		setup: func(fs *flag.FlagSet) func(*env) error {
+			email := emailFlag(fs)
+			var roles list
+			fs.Var(&roles, "role", "role of the user (repeatable)")
+			inactive := fs.Bool("inactive", false, "create the user disabled")
+			pwIn := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+			hash := fs.String("password-hash", "", "import an existing Argon2id/Argon2i PHC hash instead of a password")
+			return func(e *env) error {
+				if *email == "" {
+					return errors.New("--email is required")
+				}
+				if *pwIn == (*hash != "") {
+					return errors.New("give exactly one of --password-stdin and --password-hash")
+				}
+				phc := *hash
+				if *pwIn {
+					password, err := readSecret(e.stdin, "password", 1)
+					if err != nil {
+						return err
+					}
+					if phc, err = e.cfg.Argon2.Hash(password); err != nil {
+						return err
+					}
+				}
+				return withUsers(e, func(s *userstore.Store) error {
+					u, err := s.CreateUser(e.ctx, server.User{Email: *email, Active: !*inactive, Roles: roles}, phc)
+					if err == nil {
+						fmt.Fprintf(e.stdout, "created user %s (%s)\n", u.Email, u.ID)
+					}
+					return err
+				})
+			}
+		},
+	}
+	for _, c := range []struct {
+		name, done string
+		do         func(e *env, s *userstore.Store, email string) error
+	}{
+		{"disable", "disabled", func(e *env, s *userstore.Store, email string) error { return s.SetUserActive(e.ctx, email, false) }},
+		{"enable", "enabled", func(e *env, s *userstore.Store, email string) error { return s.SetUserActive(e.ctx, email, true) }},
+		{"delete", "deleted", func(e *env, s *userstore.Store, email string) error { return s.DeleteUser(e.ctx, email) }},
+	} {
+		commands["user "+c.name] = &command{
+			usage: "user " + c.name + " --email E",
+			setup: func(fs *flag.FlagSet) func(*env) error {
+				email := emailFlag(fs)
+				return func(e *env) error {
+					if *email == "" {
+						return errors.New("--email is required")
+					}
+					return withUsers(e, func(s *userstore.Store) error {
+						if err := c.do(e, s, *email); err != nil {
+							return fmt.Errorf("user %s: %w", *email, err)
+						}
+						fmt.Fprintf(e.stdout, "%s user %s\n", c.done, *email)
+						return nil
+					})
+				}
+			},
+		}
+	}
+	commands["user list"] = &command{usage: "user list", setup: noFlags(func(e *env) error {
+		return withUsers(e, func(s *userstore.Store) error {
+			users, err := s.Users(e.ctx)
+			if err != nil {
+				return err
+			}
+			return table(e.stdout, []string{"EMAIL", "ID", "ACTIVE", "ROLES", "CREATED"}, len(users), func(i int) []any {
+				u := users[i]
+				return []any{u.Email, u.ID, u.Active, strings.Join(u.Roles, ","), u.CreatedAt.Format(time.RFC3339)}
+			})
+		})
+	})}
+}
+
+func emailFlag(fs *flag.FlagSet) *string {
+	return fs.String("email", "", "email of the user (required)")
+}
+
+// withUsers runs do with the opened user store and closes it.
+func withUsers(e *env, do func(*userstore.Store) error) error {
+	s, err := openUsers(e)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return do(s)
+}
+
+// readSecret reads a secret from the first line of r: at least min and at
+// most maxPasswordBytes bytes, no control characters.
+func readSecret(r io.Reader, what string, min int) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, maxPasswordBytes+2)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the %s: %w", what, err)
+	}
+	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	switch {
+	case len(line) < min:
+		return "", fmt.Errorf("the %s on standard input must have at least %d characters", what, min)
+	case len(line) > maxPasswordBytes:
+		return "", fmt.Errorf("the %s is longer than %d bytes", what, maxPasswordBytes)
+	case strings.ContainsFunc(line, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return "", fmt.Errorf("the %s holds control characters", what)
+	}
+	return line, nil
+}
+
+// table writes rows under a header, aligned in columns.
+func table(w io.Writer, header []string, n int, row func(int) []any) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for i := range n {
+		for j, c := range row(i) {
+			if j > 0 {
+				fmt.Fprint(tw, "\t")
+			}
+			fmt.Fprint(tw, c)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	o2errors "github.com/go-oauth2/oauth2/v4/errors"
+)
+
+// Error is an OAuth 2.0 error response (RFC 6749 §5.2). Code is one of
+// go-oauth2's error values, so errors.Is(err, o2errors.ErrInvalidGrant) holds.
+type Error struct {
+	Code        error
+	Description string
+	Status      int
+	// basic marks an invalid_client answer to a request that used HTTP Basic
+	// authentication; it carries WWW-Authenticate (RFC 6749 §5.2).
+	basic bool
+	cause error
+}
+
+func (e *Error) Error() string {
+	if e.cause != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Description, e.cause)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Description)
+}
+
+// Is makes errors.Is match the go-oauth2 error value of e.
+func (e *Error) Is(target error) bool { return target == e.Code }
+
+func (e *Error) Unwrap() error { return e.cause }
+
+func invalidRequest(format string, args ...any) *Error {
+	return &Error{Code: o2errors.ErrInvalidRequest, Description: fmt.Sprintf(format, args...), Status: http.StatusBadRequest}
+}
+
+func invalidClient(basic bool) *Error {
+	return &Error{Code: o2errors.ErrInvalidClient, Description: "client authentication failed", Status: http.StatusUnauthorized, basic: basic}
+}
+
+func invalidGrant(desc string) *Error {
+	return &Error{Code: o2errors.ErrInvalidGrant, Description: desc, Status: http.StatusBadRequest}
+}
+
+func invalidScope(format string, args ...any) *Error {
+	return &Error{Code: o2errors.ErrInvalidScope, Description: fmt.Sprintf(format, args...), Status: http.StatusBadRequest}
+}
+
+func unauthorizedClient(grant string) *Error {
+	return &Error{Code: o2errors.ErrUnauthorizedClient, Description: fmt.Sprintf("the client may not use the %s grant", grant), Status: http.StatusBadRequest}
+}
+
+func unsupportedGrantType() *Error {
+	return &Error{Code: o2errors.ErrUnsupportedGrantType, Description: "grant_type is not supported by this server", Status: http.StatusBadRequest}
+}
+
+// unavailable reports a store that failed: the request was fine, the server
+// could not answer it now, and it keeps nothing half done (it fails closed).
+func unavailable(cause error) *Error {
+	return &Error{Code: o2errors.ErrTemporarilyUnavailable, Description: "the server is temporarily unable to handle the request", Status: http.StatusServiceUnavailable, cause: cause}
+}
+
+// retryAfter is the Retry-After value, in seconds, of a 503 answer.
+const retryAfter = "5"
+
+// writeError writes err as an OAuth 2.0 error response. An error that is not
+// an *Error becomes server_error with status 500; its cause is logged, never
+// sent.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Code: o2errors.ErrServerError, Description: "internal error", Status: http.StatusInternalServerError, cause: err}
+	}
+	if e.Status >= 500 {
+		s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "error", e.Code.Error(), "cause", e.cause)
+	}
+	h := w.Header()
+	if e.basic {
+		h.Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", s.issuer))
+	}
+	if e.Status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", retryAfter)
+	}
+	writeJSON(w, e.Status, struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{e.Code.Error(), e.Description})
+}
+
+// writeJSON writes v as the JSON body of a response with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Every value written here is a plain struct of strings and numbers.
+		panic(fmt.Sprintf("server: cannot marshal %T: %v", v, err))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}

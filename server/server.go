@@ -1,0 +1,133 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-oauth2/oauth2/v4"
+)
+
+// Config is everything the server needs, filled and validated by the command.
+type Config struct {
+	// Issuer is the iss claim and the base of every advertised endpoint URL.
+	Issuer string
+	// AccessTokenTTL is the lifetime of an access token.
+	AccessTokenTTL time.Duration
+	// JWKSMaxAge is the Cache-Control max-age of the JWK Set.
+	JWKSMaxAge time.Duration
+
+	Users   Users
+	Clients Clients
+	Signer  Signer
+
+	// Logger receives failures; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server serves the endpoints of the authorization server.
+type Server struct {
+	issuer     string
+	accessTTL  time.Duration
+	jwksMaxAge string
+	users      Users
+	clients    Clients
+	signer     Signer
+	log        *slog.Logger
+	now        func() time.Time
+	grants     map[string]grantFunc
+}
+
+// New returns a server for cfg.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Issuer == "":
+		return nil, errors.New("server: issuer is required")
+	case cfg.AccessTokenTTL <= 0:
+		return nil, errors.New("server: access token lifetime must be positive")
+	case cfg.Users == nil || cfg.Clients == nil || cfg.Signer == nil:
+		return nil, errors.New("server: users, clients and signer are required")
+	}
+	s := &Server{
+		issuer:     cfg.Issuer,
+		accessTTL:  cfg.AccessTokenTTL,
+		jwksMaxAge: "public, max-age=" + strconv.Itoa(int(cfg.JWKSMaxAge/time.Second)),
+		users:      cfg.Users,
+		clients:    cfg.Clients,
+		signer:     cfg.Signer,
+		log:        cfg.Logger,
+		now:        cfg.Now,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.grants = map[string]grantFunc{
+		oauth2.PasswordCredentials.String(): s.passwordGrant,
+	}
+	return s, nil
+}
+
+// Paths of the endpoints.
+const (
+	TokenPath    = "/oauth2/token"
+	JWKSPath     = "/.well-known/jwks.json"
+	MetadataPath = "/.well-known/oauth-authorization-server"
+	OpenIDPath   = "/.well-known/openid-configuration"
+	HealthPath   = "/healthz"
+)
+
+// Handler returns the HTTP handler of all endpoints.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(TokenPath, s.token)
+	mux.HandleFunc(JWKSPath, s.get(s.jwks))
+	mux.HandleFunc(MetadataPath, s.get(s.metadata))
+	mux.HandleFunc(OpenIDPath, s.get(s.metadata))
+	mux.HandleFunc(HealthPath, s.get(s.health))
+	return secureHeaders(mux)
+}
+
+// secureHeaders sets the headers every response carries.
+func secureHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// get admits GET and HEAD only, answering anything else with 405 and a JSON
+// body.
+func (s *Server) get(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			s.methodNotAllowed(w, r, "GET, HEAD")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// methodNotAllowed answers 405 with the Allow header (RFC 9110 §15.5.6).
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	e := invalidRequest("method %s is not allowed; use %s", r.Method, allow)
+	e.Status = http.StatusMethodNotAllowed
+	s.writeError(w, r, e)
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, struct {
+		Status string `json:"status"`
+	}{"ok"})
+}

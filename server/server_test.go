@@ -1,0 +1,198 @@
+package server_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"authserver/keys"
+	"authserver/server"
+	"authserver/userstore"
+)
+
+// testParams keep Argon2id cheap under the race detector.
+var testParams = userstore.Params{Memory: 64, Time: 1, Threads: 1}
+
+// Secrets of the test clients and users.
+const (
+	confSecret = "conf-secret-0123456789abcdefghijklmnop"
+	edSecret   = "ed-secret-0123456789abcdefghijklmnopqrs"
+	// oddSecret needs form-URL-encoding inside HTTP Basic (RFC 6749 §2.3.1).
+	oddSecret     = "odd secret+with%reserved:chars&=/?#0123"
+	alicePassword = "correct horse battery staple"
+	bobPassword   = "bob's password"
+	// refPassword is the password of the reference Argon2id vector.
+	refPassword = "password"
+	refHash     = "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"
+)
+
+// countingUsers records how often the real user store is asked to check a
+// password.
+type countingUsers struct {
+	server.Users
+	calls atomic.Int64
+}
+
+func (c *countingUsers) Authenticate(ctx context.Context, email, password string) (server.User, error) {
+	c.calls.Add(1)
+	return c.Users.Authenticate(ctx, email, password)
+}
+
+// env is a running server on a real SQLite store and real keys.
+type env struct {
+	srv   *httptest.Server
+	store *userstore.Store
+	keys  *keys.Set
+	users *countingUsers
+	alice server.User
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := userstore.Open(ctx, filepath.Join(dir, "authserver.db"), testParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	set, err := keys.Open(filepath.Join(dir, "keys.json"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{store: store, keys: set, users: &countingUsers{Users: store}}
+	for _, c := range []server.Client{
+		{ID: "conf", SecretHash: server.HashSecret(confSecret), Grants: []string{"password", "refresh_token"}, Scopes: []string{"read", "write"}, Alg: server.RS256},
+		{ID: "ed", SecretHash: server.HashSecret(edSecret), Grants: []string{"password"}, Scopes: []string{"read"}, Audience: "https://api.example.com", Alg: server.EdDSA},
+		{ID: "odd:id", SecretHash: server.HashSecret(oddSecret), Grants: []string{"password"}, Alg: server.RS256},
+		{ID: "spa", Public: true, Grants: []string{"password"}, Scopes: []string{"read"}, Alg: server.RS256},
+		{ID: "norefresh", SecretHash: server.HashSecret(confSecret), Grants: []string{"refresh_token"}, Alg: server.RS256},
+	} {
+		if _, err := store.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mkUser := func(email string, active bool, roles []string, password string) server.User {
+		hash, err := testParams.Hash(password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := store.CreateUser(ctx, server.User{Email: email, Active: active, Roles: roles}, hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	e.alice = mkUser("Alice@Example.com", true, []string{"admin", "dev"}, alicePassword)
+	mkUser("bob@example.com", false, nil, bobPassword)
+	if _, err := store.CreateUser(ctx, server.User{Email: "ref@example.com", Active: true}, refHash); err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.New(server.Config{
+		Issuer:         "https://auth.example.com",
+		AccessTokenTTL: 15 * time.Minute,
+		JWKSMaxAge:     15 * time.Minute,
+		Users:          e.users,
+		Clients:        store,
+		Signer:         set,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = httptest.NewServer(s.Handler())
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// request is one token request.
+type request struct {
+	method      string
+	query       string
+	contentType string
+	body        string
+	basic       []string // id and secret, sent form-URL-encoded as RFC 6749 §2.3.1 says
+	auth        string   // a raw Authorization header
+}
+
+// reply is what came back.
+type reply struct {
+	status int
+	header http.Header
+	raw    []byte
+	body   map[string]any
+}
+
+func (e *env) do(t *testing.T, r request) reply {
+	t.Helper()
+	if r.method == "" {
+		r.method = http.MethodPost
+	}
+	if r.contentType == "" {
+		r.contentType = "application/x-www-form-urlencoded"
+	}
+	u := e.srv.URL + server.TokenPath
+	if r.query != "" {
+		u += "?" + r.query
+	}
+	req, err := http.NewRequest(r.method, u, strings.NewReader(r.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", r.contentType)
+	if r.basic != nil {
+		req.Header.Set("Authorization", basic(url.QueryEscape(r.basic[0]), url.QueryEscape(r.basic[1])))
+	}
+	if r.auth != "" {
+		req.Header.Set("Authorization", r.auth)
+	}
+	return send(t, req)
+}
+
+func send(t *testing.T, req *http.Request) reply {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := reply{status: resp.StatusCode, header: resp.Header, raw: raw}
+	if len(raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &rep.body); err != nil {
+			t.Fatalf("body %q: %v", raw, err)
+		}
+	}
+	return rep
+}
+
+func basic(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
+}
+
+// form encodes name/value pairs in order, keeping repetitions.
+func form(kv ...string) string {
+	var b strings.Builder
+	for i := 0; i < len(kv); i += 2 {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(url.QueryEscape(kv[i]) + "=" + url.QueryEscape(kv[i+1]))
+	}
+	return b.String()
+}
+
+func alicePasswordForm(extra ...string) string {
+	return form(append([]string{"grant_type", "password", "username", "alice@example.com", "password", alicePassword}, extra...)...)
+}

@@ -1,0 +1,310 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// maxBodyBytes bounds every request body; larger ones are refused before
+// they are parsed.
+const maxBodyBytes = 64 << 10
+
+// grantFunc runs one grant type for an authenticated client that may use it.
+type grantFunc func(ctx context.Context, c *Client, form url.Values) (*tokenResponse, error)
+
+// tokenResponse is a successful access token response (RFC 6749 §5.1).
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope,omitempty"`
+}
+
+// token is the token endpoint (RFC 6749 §3.2). It runs in a fixed order:
+// parse the body, authenticate the client, check the grant type, run the
+// grant. No resource owner credential is looked at before the client has
+// authenticated.
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	// RFC 6749 §5.1: responses carrying tokens or credentials are not cached.
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	if r.Method != http.MethodPost {
+		s.methodNotAllowed(w, r, http.MethodPost)
+		return
+	}
+	resp, err := s.tokenRequest(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (*tokenResponse, error) {
+	form, err := parseForm(w, r)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.authenticateClient(r, form)
+	if err != nil {
+		return nil, err
+	}
+	gt := form.Get("grant_type")
+	if gt == "" {
+		return nil, invalidRequest("grant_type is missing")
+	}
+	grant, ok := s.grants[gt]
+	if !ok {
+		return nil, unsupportedGrantType()
+	}
+	if !c.Allows(gt) {
+		return nil, unauthorizedClient(gt)
+	}
+	return grant(r.Context(), c, form)
+}
+
+// parseForm reads the parameters of a token request from its body only:
+// go-oauth2's FormValue also reads the query string, where RFC 6749 §3.2
+// requires the form-encoded body. Parameters without a value count as
+// omitted (RFC 6749 §3.1) and none may repeat.
+func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, invalidRequest("the body must be application/x-www-form-urlencoded")
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return nil, invalidRequest("the body must be encoded in UTF-8")
+	}
+	if r.ContentLength > maxBodyBytes {
+		return nil, invalidRequest("the body is larger than %d KiB", maxBodyBytes>>10)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, invalidRequest("the body is larger than %d KiB", maxBodyBytes>>10)
+		}
+		return nil, invalidRequest("the body could not be read")
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, invalidRequest("the body is not valid form encoding")
+	}
+	for name, values := range form {
+		if err := checkParam(name, values); err != nil {
+			return nil, err
+		}
+		if values[0] == "" {
+			delete(form, name)
+		}
+	}
+	return form, nil
+}
+
+// checkParam refuses a repeated parameter (RFC 6749 §3.2) and names or values
+// that are not valid UTF-8 or hold control characters.
+func checkParam(name string, values []string) error {
+	if !printable(name) {
+		return invalidRequest("a parameter name holds invalid characters")
+	}
+	if len(values) > 1 {
+		return invalidRequest("parameter %s is repeated", name)
+	}
+	if !printable(values[0]) {
+		return invalidRequest("parameter %s holds invalid characters", name)
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// dummyClient makes an unknown client id cost the same secret comparison as
+// a known one.
+var dummyClient = Client{SecretHash: HashSecret(rand.Text())}
+
+// authenticateClient authenticates the client with client_secret_basic or
+// client_secret_post (RFC 6749 §2.3.1), or identifies a public client by
+// client_id (RFC 6749 §3.2.1), and never with two methods at once.
+func (s *Server) authenticateClient(r *http.Request, form url.Values) (*Client, error) {
+	id, secret, basic, err := clientCredentials(r, form)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.clients.Client(r.Context(), id)
+	if errors.Is(err, ErrNotFound) {
+		dummyClient.VerifySecret(secret)
+		return nil, invalidClient(basic)
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if !c.VerifySecret(secret) {
+		return nil, invalidClient(basic)
+	}
+	return &c, nil
+}
+
+// clientCredentials returns the client id and secret of a request and
+// whether they came in an Authorization header. go-oauth2 v4 takes the Basic
+// credentials as they are; RFC 6749 §2.3.1 form-URL-encodes both before
+// Base64, so they are decoded here.
+func clientCredentials(r *http.Request, form url.Values) (id, secret string, basic bool, err error) {
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		id = form.Get("client_id")
+		if id == "" {
+			return "", "", false, invalidClient(false)
+		}
+		return id, form.Get("client_secret"), false, nil
+	}
+	if form.Has("client_secret") {
+		return "", "", true, invalidRequest("the client authenticated with more than one method")
+	}
+	scheme, encoded, _ := strings.Cut(auth, " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		return "", "", true, invalidClient(true)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
+	if err != nil {
+		return "", "", true, invalidClient(true)
+	}
+	rawID, rawSecret, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return "", "", true, invalidClient(true)
+	}
+	id, err1 := url.QueryUnescape(rawID)
+	secret, err2 := url.QueryUnescape(rawSecret)
+	if err1 != nil || err2 != nil || id == "" || !printable(id) {
+		return "", "", true, invalidClient(true)
+	}
+	if fid := form.Get("client_id"); fid != "" && fid != id {
+		return "", "", true, invalidRequest("client_id differs from the authenticated client")
+	}
+	return id, secret, true, nil
+}
+
+// passwordGrant is the resource owner password credentials grant
+// (RFC 6749 §4.3.2). Unknown user, wrong password and inactive user get the
+// same answer.
+func (s *Server) passwordGrant(ctx context.Context, c *Client, form url.Values) (*tokenResponse, error) {
+	username, password := form.Get("username"), form.Get("password")
+	if username == "" || password == "" {
+		return nil, invalidRequest("username and password are required")
+	}
+	scope, err := grantScope(c, form.Get("scope"))
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.users.Authenticate(ctx, username, password)
+	if errors.Is(err, ErrInvalidCredentials) {
+		return nil, invalidGrant("the username or password is incorrect")
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	now := s.now()
+	return s.issue(c, u.ID, u.Roles, scope, now, now)
+}
+
+// grantScope returns the scope to grant for a requested one: the client's
+// allowed scope when none is requested (RFC 6749 §3.3), otherwise the
+// requested scope tokens, each of which the client must be allowed.
+func grantScope(c *Client, requested string) ([]string, error) {
+	if requested == "" {
+		return c.Scopes, nil
+	}
+	var scope []string
+	for _, tok := range strings.Split(requested, " ") {
+		if !ScopeToken(tok) {
+			return nil, invalidScope("the scope is malformed")
+		}
+		if slices.Contains(scope, tok) {
+			continue
+		}
+		if !slices.Contains(c.Scopes, tok) {
+			return nil, invalidScope("scope %q is not allowed for this client", tok)
+		}
+		scope = append(scope, tok)
+	}
+	return scope, nil
+}
+
+// ScopeToken reports whether tok is a scope-token of RFC 6749 §3.3:
+// 1*( %x21 / %x23-5B / %x5D-7E ).
+func ScopeToken(tok string) bool {
+	if tok == "" {
+		return false
+	}
+	for i := 0; i < len(tok); i++ {
+		if b := tok[i]; b < 0x21 || b > 0x7e || b == 0x22 || b == 0x5c {
+			return false
+		}
+	}
+	return true
+}
+
+// accessClaims are the claims of a JWT access token (RFC 9068 §2.2).
+type accessClaims struct {
+	Issuer    string   `json:"iss"`
+	Subject   string   `json:"sub"`
+	Audience  string   `json:"aud"`
+	Expiry    int64    `json:"exp"`
+	IssuedAt  int64    `json:"iat"`
+	NotBefore int64    `json:"nbf"`
+	ID        string   `json:"jti"`
+	ClientID  string   `json:"client_id"`
+	Scope     string   `json:"scope,omitempty"`
+	Roles     []string `json:"roles,omitempty"`
+	AuthTime  int64    `json:"auth_time"`
+}
+
+// issue signs an access token for subject on behalf of c, with the client's
+// algorithm and audience.
+func (s *Server) issue(c *Client, subject string, roles, scope []string, authTime, now time.Time) (*tokenResponse, error) {
+	aud := c.Audience
+	if aud == "" {
+		aud = s.issuer
+	}
+	sc := strings.Join(scope, " ")
+	claims, err := json.Marshal(accessClaims{
+		Issuer:    s.issuer,
+		Subject:   subject,
+		Audience:  aud,
+		Expiry:    now.Add(s.accessTTL).Unix(),
+		IssuedAt:  now.Unix(),
+		NotBefore: now.Unix(),
+		ID:        rand.Text(),
+		ClientID:  c.ID,
+		Scope:     sc,
+		Roles:     roles,
+		AuthTime:  authTime.Unix(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	at, err := s.signer.Sign(c.Alg, claims)
+	if err != nil {
+		return nil, err
+	}
+	return &tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(s.accessTTL / time.Second), Scope: sc}, nil
+}

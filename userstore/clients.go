@@ -1,0 +1,152 @@
+package userstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"authserver/server"
+)
+
+const clientColumns = `id, secret_hash, name, public, grants, scopes, audience, alg, created_at`
+
+// CreateClient stores c with the current time as CreatedAt and Alg
+// server.RS256 if it is empty. It refuses an empty ID, a confidential client
+// without a server.HashSecret hash, a public client with one, an Alg other
+// than server.RS256 or server.EdDSA, and a client without grants. An ID
+// already taken is an error wrapping server.ErrExists.
+func (s *Store) CreateClient(ctx context.Context, c server.Client) (server.Client, error) {
+	if c.Alg == "" {
+		c.Alg = server.RS256
+	}
+	if err := checkClient(c); err != nil {
+		return server.Client{}, fmt.Errorf("userstore: create client %q: %w", c.ID, err)
+	}
+	if c.Public {
+		c.SecretHash = nil // stored as NULL, not as an empty blob
+	}
+	c.Grants, c.Scopes = orNil(c.Grants), orNil(c.Scopes)
+	c.CreatedAt = now()
+	created, err := s.change(ctx, `INSERT INTO clients (`+clientColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		c.ID, c.SecretHash, c.Name, c.Public, encodeList(c.Grants), encodeList(c.Scopes),
+		c.Audience, c.Alg, c.CreatedAt.UnixMicro())
+	switch {
+	case err != nil:
+		return server.Client{}, fmt.Errorf("userstore: create client %q: %w", c.ID, err)
+	case !created:
+		return server.Client{}, fmt.Errorf("userstore: client %q: %w", c.ID, server.ErrExists)
+	}
+	return c, nil
+}
+
+// checkClient reports the first reason to refuse c.
+func checkClient(c server.Client) error {
+	switch {
+	case c.ID == "":
+		return errors.New("client id is empty")
+	case c.Public && len(c.SecretHash) != 0:
+		return errors.New("a public client has no secret hash")
+	case !c.Public && len(c.SecretHash) != sha256.Size:
+		return fmt.Errorf("a confidential client needs a %d-byte secret hash (server.HashSecret), not %d bytes",
+			sha256.Size, len(c.SecretHash))
+	case c.Alg != server.RS256 && c.Alg != server.EdDSA:
+		return fmt.Errorf("alg %q is neither %s nor %s", c.Alg, server.RS256, server.EdDSA)
+	case len(c.Grants) == 0:
+		return errors.New("client has no grant type")
+	}
+	return nil
+}
+
+// Client returns the client with this id, or an error wrapping
+// server.ErrNotFound.
+func (s *Store) Client(ctx context.Context, id string) (server.Client, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id)
+	c, err := scanClient(row)
+	if err != nil {
+		return server.Client{}, fmt.Errorf("userstore: client %q: %w", id, errNoRows(err))
+	}
+	return c, nil
+}
+
+// Clients returns every client, ordered by id.
+func (s *Store) Clients(ctx context.Context) ([]server.Client, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("userstore: clients: %w", err)
+	}
+	defer rows.Close()
+	var clients []server.Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, fmt.Errorf("userstore: clients: %w", err)
+		}
+		clients = append(clients, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("userstore: clients: %w", err)
+	}
+	return clients, nil
+}
+
+// scanClient reads the clientColumns of one row.
+func scanClient(row scanner) (c server.Client, err error) {
+	var grants, scopes string
+	var created int64
+	if err := row.Scan(&c.ID, &c.SecretHash, &c.Name, &c.Public, &grants, &scopes,
+		&c.Audience, &c.Alg, &created); err != nil {
+		return server.Client{}, err
+	}
+	if c.Grants, err = decodeList(grants); err != nil {
+		return server.Client{}, fmt.Errorf("grants of client %q: %w", c.ID, err)
+	}
+	if c.Scopes, err = decodeList(scopes); err != nil {
+		return server.Client{}, fmt.Errorf("scopes of client %q: %w", c.ID, err)
+	}
+	c.CreatedAt = fromMicro(created)
+	return c, nil
+}
+
+// DeleteClient deletes the client with this id, or returns an error wrapping
+// server.ErrNotFound.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	deleted, err := s.change(ctx, `DELETE FROM clients WHERE id = ?`, id)
+	switch {
+	case err != nil:
+		return fmt.Errorf("userstore: delete client %q: %w", id, err)
+	case !deleted:
+		return fmt.Errorf("userstore: client %q: %w", id, server.ErrNotFound)
+	}
+	return nil
+}
+
+// Scopes returns the sorted union of the scopes of all clients.
+func (s *Store) Scopes(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT scopes FROM clients`)
+	if err != nil {
+		return nil, fmt.Errorf("userstore: scopes: %w", err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	for rows.Next() {
+		var text string
+		if err := rows.Scan(&text); err != nil {
+			return nil, fmt.Errorf("userstore: scopes: %w", err)
+		}
+		scopes, err := decodeList(text)
+		if err != nil {
+			return nil, fmt.Errorf("userstore: scopes: %w", err)
+		}
+		for _, scope := range scopes {
+			seen[scope] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("userstore: scopes: %w", err)
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
+}

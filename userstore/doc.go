@@ -1,0 +1,15 @@
+// Package userstore stores resource owners and OAuth 2.0 clients in SQL and
+// hashes passwords with Argon2id.
+//
+// A Store satisfies server.Users and server.Clients. Email addresses are
+// unique case-insensitively: the key is strings.ToLower of the address,
+// computed in Go so that every backend agrees. Times are kept as unix
+// microseconds in UTC. Lists (roles, grants, scopes) read from a Store are nil
+// when empty, never empty non-nil slices.
+//
+// Passwords are stored as PHC strings ($argon2id$v=19$m=…,t=…,p=…$salt$key).
+// Verify accepts any Argon2id or Argon2i PHC string, such as those written by
+// Python's argon2-cffi, and Authenticate upgrades a hash to the Store's
+// parameters on the next successful login. The schema is created and updated
+// by the versioned SQL migrations embedded under migrations/.
+package userstore

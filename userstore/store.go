@@ -1,0 +1,202 @@
+package userstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"authserver/server"
+
+	_ "modernc.org/sqlite" // The "sqlite" database/sql driver.
+)
+
+var (
+	_ server.Users   = (*Store)(nil)
+	_ server.Clients = (*Store)(nil)
+)
+
+//go:embed migrations/sqlite/*.sql
+var migrations embed.FS
+
+// Store holds users and clients in a SQL database.
+type Store struct {
+	db     *sql.DB
+	params Params
+	// dummy is a hash with params that Authenticate verifies for an unknown
+	// email, so that it costs as much as a known one.
+	dummy string
+}
+
+// Open opens the SQLite database file at path, creating it if needed, with a
+// WAL journal, a busy timeout of 5 s and foreign keys on, and applies the
+// migrations it has not applied yet. New password hashes use p.
+func Open(ctx context.Context, path string, p Params) (*Store, error) {
+	dummy, err := p.Hash("password of no user")
+	if err != nil {
+		return nil, fmt.Errorf("userstore: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("userstore: %w", err)
+	}
+	// A file: URI escapes any '?' or '#' in the path. Transactions begin
+	// IMMEDIATE so that two writers wait for each other instead of failing.
+	dsn := url.URL{Scheme: "file", Path: abs,
+		RawQuery: "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"}
+	db, err := sql.Open("sqlite", dsn.String())
+	if err != nil {
+		return nil, fmt.Errorf("userstore: open %s: %w", path, err)
+	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("userstore: migrate %s: %w", path, err)
+	}
+	return &Store{db: db, params: p, dummy: dummy}, nil
+}
+
+// migrate applies, in order of version, each embedded migration not yet
+// recorded in schema_migrations, each in its own transaction.
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at BIGINT NOT NULL)`); err != nil {
+		return err
+	}
+	names, err := fs.Glob(migrations, "migrations/sqlite/*.sql") // sorted
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := applyMigration(ctx, db, name); err != nil {
+			return fmt.Errorf("%s: %w", path.Base(name), err)
+		}
+	}
+	return nil
+}
+
+// applyMigration applies the migration in the file name, whose version is
+// the number before the first '_', unless it is already applied.
+func applyMigration(ctx context.Context, db *sql.DB, name string) error {
+	prefix, _, _ := strings.Cut(path.Base(name), "_")
+	version, err := strconv.Atoi(prefix)
+	if err != nil {
+		return fmt.Errorf("file name does not start with a version: %w", err)
+	}
+	body, err := migrations.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var applied bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`,
+		version).Scan(&applied); err != nil || applied {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+		version, time.Now().UnixMicro()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return s.db.Close()
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("userstore: ping: %w", err)
+	}
+	return nil
+}
+
+// Empty reports whether the store has no user and no client, as on the first
+// start.
+func (s *Store) Empty(ctx context.Context) (bool, error) {
+	var empty bool
+	err := s.db.QueryRowContext(ctx,
+		`SELECT NOT EXISTS (SELECT 1 FROM users) AND NOT EXISTS (SELECT 1 FROM clients)`).Scan(&empty)
+	if err != nil {
+		return false, fmt.Errorf("userstore: empty: %w", err)
+	}
+	return empty, nil
+}
+
+// change runs an INSERT, UPDATE or DELETE and reports whether it changed a
+// row.
+func (s *Store) change(ctx context.Context, query string, args ...any) (bool, error) {
+	res, err := s.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// now returns the current time as stored: UTC, in whole microseconds.
+func now() time.Time {
+	return time.Now().UTC().Truncate(time.Microsecond)
+}
+
+// fromMicro returns the time of a stored unix microsecond count.
+func fromMicro(us int64) time.Time {
+	return time.UnixMicro(us).UTC()
+}
+
+// encodeList returns list as JSON array text; nil is the empty array.
+func encodeList(list []string) string {
+	if list == nil {
+		return "[]"
+	}
+	b, _ := json.Marshal(list) // A []string always marshals.
+	return string(b)
+}
+
+// decodeList parses JSON array text; the empty array is nil.
+func decodeList(text string) ([]string, error) {
+	var list []string
+	if err := json.Unmarshal([]byte(text), &list); err != nil {
+		return nil, err
+	}
+	return orNil(list), nil
+}
+
+// orNil returns list, or nil if list is empty.
+func orNil(list []string) []string {
+	if len(list) == 0 {
+		return nil
+	}
+	return list
+}
+
+// errNoRows turns sql.ErrNoRows into server.ErrNotFound.
+func errNoRows(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return server.ErrNotFound
+	}
+	return err
+}
