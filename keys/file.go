@@ -56,10 +56,11 @@ func create(path string, now time.Time) (*Set, error) {
 	created := now.UTC().Truncate(time.Second)
 	ks := make([]*key, len(algs))
 	for i, alg := range algs {
-		var err error
-		if ks[i], err = generate(alg, created); err != nil {
+		k, err := generate(alg, created)
+		if err != nil {
 			return nil, err
 		}
+		ks[i] = k
 	}
 	s, err := newSet(ks)
 	if err != nil {
@@ -69,7 +70,10 @@ func create(path string, now time.Time) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s, writeFile(path, data)
+	if err := writeFile(path, data); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Load reads the existing key file at path without generating anything. A
@@ -196,11 +200,11 @@ func (s *Set) marshal() ([]byte, error) {
 func writeFile(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create key directory: %w", err)
+		return fmt.Errorf("create directory: %w", err)
 	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*") // mode 0600
 	if err != nil {
-		return fmt.Errorf("create key file: %w", err)
+		return fmt.Errorf("create temporary file: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -209,24 +213,24 @@ func writeFile(path string, data []byte) (err error) {
 		}
 	}()
 	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write key file: %w", err)
+		return fmt.Errorf("write temporary file: %w", err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write key file: %w", err)
+		return fmt.Errorf("write temporary file: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("write key file: %w", err)
+		return fmt.Errorf("write temporary file: %w", err)
 	}
 	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write key file: %w", err)
+		return fmt.Errorf("replace key file: %w", err)
 	}
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("sync key directory: %w", err)
+		return fmt.Errorf("sync directory: %w", err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync key directory: %w", err)
+		return fmt.Errorf("sync directory: %w", err)
 	}
 	return nil
 }

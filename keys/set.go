@@ -23,12 +23,13 @@ import (
 // the only state so far; rotation will add "next" and "retired".
 const StateActive = "active"
 
-// The signing algorithms of the set (RFC 7518 §3.1), in List order.
+// The signing algorithms (RFC 7518 §3.1, RFC 8037 §3.1).
 const (
 	eddsa = string(jwa.EdDSA)
 	rs256 = string(jwa.RS256)
 )
 
+// algs lists the algorithms that a set holds an active key of, in List order.
 var algs = []string{eddsa, rs256}
 
 const (

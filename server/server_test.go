@@ -56,7 +56,7 @@ type env struct {
 	alice server.User
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -131,7 +131,7 @@ type reply struct {
 	body   map[string]any
 }
 
-func (e *env) do(t *testing.T, r request) reply {
+func (e *env) do(t testing.TB, r request) reply {
 	t.Helper()
 	if r.method == "" {
 		r.method = http.MethodPost
@@ -157,7 +157,7 @@ func (e *env) do(t *testing.T, r request) reply {
 	return send(t, req)
 }
 
-func send(t *testing.T, req *http.Request) reply {
+func send(t testing.TB, req *http.Request) reply {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

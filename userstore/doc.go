@@ -4,8 +4,9 @@
 // A Store satisfies server.Users and server.Clients. Email addresses are
 // unique case-insensitively: the key is strings.ToLower of the address,
 // computed in Go so that every backend agrees. Times are kept as unix
-// microseconds in UTC. Lists (roles, grants, scopes) read from a Store are nil
-// when empty, never empty non-nil slices.
+// microseconds in UTC. Slices that a Store returns (roles, grants, scopes and
+// the results of Users, Clients and Scopes) are nil when empty, never empty
+// non-nil slices.
 //
 // Passwords are stored as PHC strings ($argon2id$v=19$m=…,t=…,p=…$salt$key).
 // Verify accepts any Argon2id or Argon2i PHC string, such as those written by

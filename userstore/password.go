@@ -91,8 +91,8 @@ func ValidatePHC(phc string) error {
 	return err
 }
 
-// hash is a parsed PHC string.
-type hash struct {
+// decoded is a parsed PHC string.
+type decoded struct {
 	variant   string
 	params    Params
 	salt, key []byte
@@ -101,24 +101,24 @@ type hash struct {
 // parsePHC parses $argon2id$v=19$m=M,t=T,p=P$salt$key (or $argon2i$…), where
 // salt and key are unpadded standard base64, as the PHC string format and
 // the Argon2 reference implementation write them.
-func parsePHC(phc string) (hash, error) {
+func parsePHC(phc string) (decoded, error) {
 	f := strings.Split(phc, "$")
 	if len(f) != 6 || f[0] != "" || (f[1] != "argon2id" && f[1] != "argon2i") {
-		return hash{}, errors.New("argon2: not an $argon2id$ or $argon2i$ PHC string with version, parameters, salt and key")
+		return decoded{}, errors.New("argon2: not an $argon2id$ or $argon2i$ PHC string with version, parameters, salt and key")
 	}
-	h := hash{variant: f[1]}
+	h := decoded{variant: f[1]}
 	if f[2] != "v=19" {
-		return hash{}, fmt.Errorf("argon2: version %q, want v=19", f[2])
+		return decoded{}, fmt.Errorf("argon2: version %q, want v=19", f[2])
 	}
 	var err error
 	if h.params, err = parseParams(f[3]); err != nil {
-		return hash{}, err
+		return decoded{}, err
 	}
 	if h.salt, err = b64.DecodeString(f[4]); err != nil || len(h.salt) < minSaltLen {
-		return hash{}, fmt.Errorf("argon2: salt is not %d or more bytes of unpadded base64", minSaltLen)
+		return decoded{}, fmt.Errorf("argon2: salt is not %d or more bytes of unpadded base64", minSaltLen)
 	}
 	if h.key, err = b64.DecodeString(f[5]); err != nil || len(h.key) < minKeyLen {
-		return hash{}, fmt.Errorf("argon2: key is not %d or more bytes of unpadded base64", minKeyLen)
+		return decoded{}, fmt.Errorf("argon2: key is not %d or more bytes of unpadded base64", minKeyLen)
 	}
 	return h, nil
 }

@@ -39,7 +39,10 @@ type Store struct {
 
 // Open opens the SQLite database file at path, creating it if needed, with a
 // WAL journal, a busy timeout of 5 s and foreign keys on, and applies the
-// migrations it has not applied yet. New password hashes use p.
+// migrations it has not applied yet. New password hashes use p. Concurrent
+// Opens of one database wait for each other, except that SQLite does not wait
+// while it turns a new file to WAL: two processes creating the same file at
+// the same instant may get SQLITE_BUSY.
 func Open(ctx context.Context, path string, p Params) (*Store, error) {
 	dummy, err := p.Hash("password of no user")
 	if err != nil {
@@ -65,13 +68,8 @@ func Open(ctx context.Context, path string, p Params) (*Store, error) {
 }
 
 // migrate applies, in order of version, each embedded migration not yet
-// recorded in schema_migrations, each in its own transaction.
+// recorded in schema_migrations.
 func migrate(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		applied_at BIGINT NOT NULL)`); err != nil {
-		return err
-	}
 	names, err := fs.Glob(migrations, "migrations/sqlite/*.sql") // sorted
 	if err != nil {
 		return err
@@ -85,7 +83,10 @@ func migrate(ctx context.Context, db *sql.DB) error {
 }
 
 // applyMigration applies the migration in the file name, whose version is
-// the number before the first '_', unless it is already applied.
+// the number before the first '_', in a transaction of its own, unless it is
+// already applied. Concurrent Opens of one database wait for each other at
+// the start of the transaction, which is why it also creates
+// schema_migrations.
 func applyMigration(ctx context.Context, db *sql.DB, name string) error {
 	prefix, _, _ := strings.Cut(path.Base(name), "_")
 	version, err := strconv.Atoi(prefix)
@@ -101,6 +102,11 @@ func applyMigration(ctx context.Context, db *sql.DB, name string) error {
 		return err
 	}
 	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at BIGINT NOT NULL)`); err != nil {
+		return err
+	}
 	var applied bool
 	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`,
 		version).Scan(&applied); err != nil || applied {

@@ -70,9 +70,21 @@ func mustCLI(t *testing.T, dataDir, stdin string, args ...string) string {
 
 // served is a running "authserver serve" process.
 type served struct {
-	cmd    *exec.Cmd
-	url    string
-	stdout *bytes.Buffer
+	cmd *exec.Cmd
+	url string
+	// out is the file of its standard output: a file, not a buffer, so
+	// that no copying goroutine races with the test reading it.
+	out string
+}
+
+// stdout returns what the server printed so far.
+func (s *served) stdout(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(s.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -94,8 +106,13 @@ func startServer(t *testing.T, dataDir string, args ...string) *served {
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--issuer", url}, args...)...)
 	cmd.Env = append(os.Environ(), "AUTHSERVER_DATA_DIR="+dataDir)
 	cmd.Env = append(cmd.Env, cheapArgon2...)
-	s := &served{cmd: cmd, url: url, stdout: &bytes.Buffer{}}
-	cmd.Stdout = s.stdout
+	s := &served{cmd: cmd, url: url, out: filepath.Join(t.TempDir(), "stdout")}
+	out, err := os.Create(s.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout = out
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -140,9 +157,9 @@ func (s *served) stop(t *testing.T) {
 func TestFirstStart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	s := startServer(t, dir)
-	curlLine := regexp.MustCompile(`(?m)^\s+(curl .*)$`).FindStringSubmatch(s.stdout.String())
+	curlLine := regexp.MustCompile(`(?m)^\s+(curl .*)$`).FindStringSubmatch(s.stdout(t))
 	if curlLine == nil {
-		t.Fatalf("no curl command in:\n%s", s.stdout)
+		t.Fatalf("no curl command in:\n%s", s.stdout(t))
 	}
 	out, err := exec.Command("sh", "-c", curlLine[1]).Output()
 	if err != nil {
@@ -167,8 +184,8 @@ func TestFirstStart(t *testing.T) {
 	}
 	again := startServer(t, dir)
 	again.stop(t)
-	if again.stdout.Len() != 0 {
-		t.Errorf("second start printed:\n%s", again.stdout)
+	if out := again.stdout(t); out != "" {
+		t.Errorf("second start printed:\n%s", out)
 	}
 	keys := mustCLI(t, dir, "", "keys", "list")
 	if !regexp.MustCompile(`(?m)^\S{43}\s+RS256\s+active\s`).MatchString(keys) || !regexp.MustCompile(`(?m)^\S{43}\s+EdDSA\s+active\s`).MatchString(keys) {
@@ -181,8 +198,8 @@ func TestNoBootstrap(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, "--no-bootstrap")
 	s.stop(t)
-	if s.stdout.Len() != 0 {
-		t.Errorf("printed:\n%s", s.stdout)
+	if out := s.stdout(t); out != "" {
+		t.Errorf("printed:\n%s", out)
 	}
 	if out := mustCLI(t, dir, "", "user", "list"); strings.Count(out, "\n") != 1 {
 		t.Errorf("users after --no-bootstrap:\n%s", out)

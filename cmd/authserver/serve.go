@@ -126,7 +126,7 @@ func bootstrap(e *env, users *userstore.Store) error {
 		Name:       "Demo client",
 		SecretHash: server.HashSecret(secret),
 		Grants:     []string{"password", "refresh_token"},
-		Scopes:     []string{"openid", "profile", "email"},
+		Scopes:     []string{"read", "write"},
 		Alg:        server.RS256,
 	}); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)

@@ -22,7 +22,7 @@ import (
 var params = userstore.Params{Memory: 64, Time: 1, Threads: 1}
 
 // Run runs the conformance suite, each subtest on a new empty Store from
-// open. open closes the Store when the subtest ends.
+// open, which must also close the Store when the subtest ends (t.Cleanup).
 func Run(t *testing.T, open func(t *testing.T) *userstore.Store) {
 	tests := []struct {
 		name string
