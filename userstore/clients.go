@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 
 	"authserver/server"
@@ -74,23 +73,7 @@ func (s *Store) Client(ctx context.Context, id string) (server.Client, error) {
 
 // Clients returns every client, ordered by id.
 func (s *Store) Clients(ctx context.Context) ([]server.Client, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("userstore: clients: %w", err)
-	}
-	defer rows.Close()
-	var clients []server.Client
-	for rows.Next() {
-		c, err := scanClient(rows)
-		if err != nil {
-			return nil, fmt.Errorf("userstore: clients: %w", err)
-		}
-		clients = append(clients, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("userstore: clients: %w", err)
-	}
-	return clients, nil
+	return queryAll(ctx, s.db, "clients", `SELECT `+clientColumns+` FROM clients ORDER BY id`, scanClient)
 }
 
 // scanClient reads the clientColumns of one row.
@@ -114,39 +97,20 @@ func scanClient(row scanner) (c server.Client, err error) {
 // DeleteClient deletes the client with this id, or returns an error wrapping
 // server.ErrNotFound.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	deleted, err := s.change(ctx, `DELETE FROM clients WHERE id = ?`, id)
-	switch {
-	case err != nil:
-		return fmt.Errorf("userstore: delete client %q: %w", id, err)
-	case !deleted:
-		return fmt.Errorf("userstore: client %q: %w", id, server.ErrNotFound)
-	}
-	return nil
+	return s.changeOne(ctx, fmt.Sprintf("delete client %q", id), `DELETE FROM clients WHERE id = ?`, id)
 }
 
 // Scopes returns the sorted union of the scopes of all clients.
 func (s *Store) Scopes(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT scopes FROM clients`)
-	if err != nil {
-		return nil, fmt.Errorf("userstore: scopes: %w", err)
-	}
-	defer rows.Close()
-	seen := map[string]bool{}
-	for rows.Next() {
+	lists, err := queryAll(ctx, s.db, "scopes", `SELECT scopes FROM clients`, func(row scanner) ([]string, error) {
 		var text string
-		if err := rows.Scan(&text); err != nil {
-			return nil, fmt.Errorf("userstore: scopes: %w", err)
+		if err := row.Scan(&text); err != nil {
+			return nil, err
 		}
-		scopes, err := decodeList(text)
-		if err != nil {
-			return nil, fmt.Errorf("userstore: scopes: %w", err)
-		}
-		for _, scope := range scopes {
-			seen[scope] = true
-		}
+		return decodeList(text)
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("userstore: scopes: %w", err)
-	}
-	return slices.Sorted(maps.Keys(seen)), nil
+	return orNil(slices.Compact(slices.Sorted(slices.Values(slices.Concat(lists...))))), nil
 }

@@ -158,6 +158,40 @@ func (s *Store) change(ctx context.Context, query string, args ...any) (bool, er
 	return n > 0, err
 }
 
+// changeOne runs an UPDATE or DELETE of the record named what, which must
+// exist: when no row changes, the error wraps server.ErrNotFound.
+func (s *Store) changeOne(ctx context.Context, what, query string, args ...any) error {
+	changed, err := s.change(ctx, query, args...)
+	switch {
+	case err != nil:
+		return fmt.Errorf("userstore: %s: %w", what, err)
+	case !changed:
+		return fmt.Errorf("userstore: %s: %w", what, server.ErrNotFound)
+	}
+	return nil
+}
+
+// queryAll runs a query and returns every row read with scan.
+func queryAll[T any](ctx context.Context, db *sql.DB, what, query string, scan func(scanner) (T, error)) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("userstore: %s: %w", what, err)
+	}
+	defer rows.Close()
+	var all []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("userstore: %s: %w", what, err)
+		}
+		all = append(all, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("userstore: %s: %w", what, err)
+	}
+	return all, nil
+}
+
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface {
 	Scan(dest ...any) error

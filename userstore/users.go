@@ -115,23 +115,10 @@ func (s *Store) user(ctx context.Context, email string) (server.User, string, er
 
 // Users returns every user, ordered by email.
 func (s *Store) Users(ctx context.Context) ([]server.User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY email_key`)
-	if err != nil {
-		return nil, fmt.Errorf("userstore: users: %w", err)
-	}
-	defer rows.Close()
-	var users []server.User
-	for rows.Next() {
-		u, _, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("userstore: users: %w", err)
-		}
-		users = append(users, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("userstore: users: %w", err)
-	}
-	return users, nil
+	return queryAll(ctx, s.db, "users", `SELECT `+userColumns+` FROM users ORDER BY email_key`, func(row scanner) (server.User, error) {
+		u, _, err := scanUser(row)
+		return u, err
+	})
 }
 
 // scanUser reads the userColumns of one row.
@@ -151,26 +138,12 @@ func scanUser(row scanner) (u server.User, hash string, err error) {
 // SetUserActive activates or deactivates the user with this email and sets
 // its UpdatedAt, or returns an error wrapping server.ErrNotFound.
 func (s *Store) SetUserActive(ctx context.Context, email string, active bool) error {
-	changed, err := s.change(ctx, `UPDATE users SET active = ?, updated_at = ? WHERE email_key = ?`,
+	return s.changeOne(ctx, "set user "+email+" active", `UPDATE users SET active = ?, updated_at = ? WHERE email_key = ?`,
 		active, now().UnixMicro(), emailKey(email))
-	switch {
-	case err != nil:
-		return fmt.Errorf("userstore: set user %s active: %w", email, err)
-	case !changed:
-		return fmt.Errorf("userstore: user %s: %w", email, server.ErrNotFound)
-	}
-	return nil
 }
 
 // DeleteUser deletes the user with this email, or returns an error wrapping
 // server.ErrNotFound.
 func (s *Store) DeleteUser(ctx context.Context, email string) error {
-	deleted, err := s.change(ctx, `DELETE FROM users WHERE email_key = ?`, emailKey(email))
-	switch {
-	case err != nil:
-		return fmt.Errorf("userstore: delete user %s: %w", email, err)
-	case !deleted:
-		return fmt.Errorf("userstore: user %s: %w", email, server.ErrNotFound)
-	}
-	return nil
+	return s.changeOne(ctx, "delete user "+email, `DELETE FROM users WHERE email_key = ?`, emailKey(email))
 }
