@@ -106,3 +106,113 @@ type Signer interface {
 	// JWKS returns the public JWK Set (RFC 7517 §5) and its entity tag.
 	JWKS() (body []byte, etag string)
 }
+
+// Errors of the token store. Each is answered with invalid_grant; ErrReused
+// is also a security event.
+var (
+	// ErrRevoked reports a refresh-token family that is revoked, or whose
+	// user's cut-off is at or after the family's authentication time (the
+	// store revokes it then).
+	ErrRevoked = errors.New("refresh token family revoked")
+	// ErrReused reports a refresh token presented after it was rotated: the
+	// store has revoked its family.
+	ErrReused = errors.New("refresh token reused")
+	// ErrWrongClient reports a refresh token presented by a client other
+	// than the one it was issued to; nothing was changed.
+	ErrWrongClient = errors.New("refresh token issued to another client")
+)
+
+// Family is one login's chain of refresh tokens (RFC 9700 §4.14.2): each
+// rotation replaces its current token with a new one.
+type Family struct {
+	// ID is random and unique; UserID is part of every key of the family, so
+	// that the family and its user's cut-off share one Redis hash slot.
+	ID       string
+	UserID   string
+	ClientID string
+	Scope    []string
+	// AuthTime is when the user authenticated with a password.
+	AuthTime time.Time
+	// Expires is the absolute end of the family, from AuthTime.
+	Expires time.Time
+	// IdleExpires is the end of the family unless it rotates before.
+	IdleExpires time.Time
+	// Current is the SHA-256 of the secret of the current refresh token.
+	Current []byte
+	// Used are the SHA-256 hashes of the latest rotated secrets, newest
+	// first, at most MaxUsed of them; the first is the immediately previous
+	// one.
+	Used [][]byte
+	// RotatedAt is the time of the last rotation; zero before the first.
+	RotatedAt time.Time
+	Revoked   bool
+}
+
+// MaxUsed is how many rotated secrets a family remembers for reuse
+// detection. An older token is refused without revoking the family.
+const MaxUsed = 32
+
+// Rotation is one use of a refresh token of family FamilyID of UserID.
+type Rotation struct {
+	UserID, FamilyID, ClientID string
+	// Presented is the SHA-256 of the presented secret; Next that of its
+	// successor.
+	Presented, Next []byte
+	// Retry is the successor token sealed under a key derived from the
+	// presented one; it is kept for a replay within Window. Nil when the
+	// retry window is off.
+	Retry []byte
+	// Window is the retry window; zero turns it off.
+	Window time.Duration
+	// Idle is the idle lifetime: a rotation moves IdleExpires to Now + Idle.
+	Idle time.Duration
+	Now  time.Time
+}
+
+// Tokens keeps refresh-token families and revocation state. Every method
+// takes the current time from its arguments, never from a clock of its own.
+// A store is built with a grace period (the longest access-token lifetime
+// plus clock skew): every record lives until its logical end plus the grace
+// period, so that the access tokens issued in a family can be checked
+// against it for as long as they are valid, and then disappears by itself.
+type Tokens interface {
+	// CreateFamily records a new family whose current token is f.Current and
+	// whose idle expiry is f.IdleExpires.
+	CreateFamily(ctx context.Context, f Family) error
+	// Rotate uses a refresh token, atomically. The family must exist, be
+	// unexpired at r.Now (idle and absolute) and belong to r.ClientID
+	// (else ErrNotFound or ErrWrongClient, changing nothing). A revoked or
+	// cut-off family is ErrRevoked. If r.Presented is the current secret,
+	// r.Next replaces it, IdleExpires moves to r.Now + r.Idle (never past
+	// Expires), and Rotate returns the family after the change and a nil
+	// retry. If it is the immediately previous secret and r.Window > 0 and
+	// the last rotation was at most r.Window ago, nothing changes and Rotate
+	// returns the family and the Retry sealed at that rotation. If it is any
+	// other remembered secret, the family is revoked and the error is
+	// ErrReused (with the family returned). Any other secret is ErrNotFound.
+	Rotate(ctx context.Context, r Rotation) (f Family, retry []byte, err error)
+	// Family returns a family, revoked or not, or ErrNotFound once it has
+	// expired past the grace period.
+	Family(ctx context.Context, userID, familyID string) (Family, error)
+	// RevokeFamily revokes a family; an unknown one is no error.
+	RevokeFamily(ctx context.Context, userID, familyID string) error
+	// RevokeAccessToken denies the access token jti until exp.
+	RevokeAccessToken(ctx context.Context, jti string, exp time.Time) error
+	// SetCutoff makes every token of userID issued at or before at
+	// inactive: access tokens by IssuedAt, families by AuthTime. It keeps
+	// the cut-off until until (the end of the longest family that may have
+	// started before at) plus the grace period; a later cut-off replaces an
+	// earlier one, never the reverse.
+	SetCutoff(ctx context.Context, userID string, at, until time.Time) error
+	// AccessTokenActive reports whether an unexpired, validly signed access
+	// token is still active: its jti not denied, its family (if familyID is
+	// not empty) known and not revoked, and its issue time after its user's
+	// cut-off.
+	AccessTokenActive(ctx context.Context, t AccessToken) (bool, error)
+}
+
+// AccessToken is what the token store needs to know of an access token.
+type AccessToken struct {
+	JTI, UserID, FamilyID string
+	IssuedAt              time.Time
+}
