@@ -397,3 +397,45 @@ func record(t *testing.T, alg string, signer crypto.Signer) keyRecord {
 	}
 	return keyRecord{KID: kid, Alg: alg, State: StateActive, Created: now, JWK: b}
 }
+
+// TestVerify accepts what Sign produced and refuses any change of header,
+// payload, signature, key or algorithm.
+func TestVerify(t *testing.T) {
+	set, err := Open(filepath.Join(t.TempDir(), "keys.json"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(filepath.Join(t.TempDir(), "keys.json"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := []byte(`{"sub":"u1"}`)
+	for _, alg := range []string{"RS256", "EdDSA"} {
+		tok, err := set.Sign(alg, claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := set.Verify(tok)
+		if err != nil || string(got) != string(claims) {
+			t.Fatalf("%s: Verify = %q, %v", alg, got, err)
+		}
+		foreign, err := other.Sign(alg, claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.Split(tok, ".")
+		enc := base64.RawURLEncoding.EncodeToString
+		for name, bad := range map[string]string{
+			"another set's key": foreign,
+			"changed payload":   parts[0] + "." + enc([]byte(`{"sub":"u2"}`)) + "." + parts[2],
+			"changed signature": parts[0] + "." + parts[1] + "." + enc([]byte("x")),
+			"typ JWT":           enc([]byte(`{"alg":"`+alg+`","kid":"`+set.active[alg].KID+`","typ":"JWT"}`)) + "." + parts[1] + "." + parts[2],
+			"alg none":          enc([]byte(`{"alg":"none","kid":"`+set.active[alg].KID+`","typ":"at+jwt"}`)) + "." + parts[1] + ".",
+			"not a JWS":         "garbage",
+		} {
+			if _, err := set.Verify(bad); err == nil {
+				t.Errorf("%s: %s verified", alg, name)
+			}
+		}
+	}
+}

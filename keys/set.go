@@ -55,6 +55,7 @@ type Info struct {
 type Set struct {
 	keys   []*key          // sorted by algorithm, then creation time
 	active map[string]*key // by algorithm
+	byKID  map[string]*key
 	jwks   []byte
 	etag   string
 }
@@ -88,6 +89,32 @@ func (s *Set) Sign(alg string, claims []byte) (string, error) {
 	return string(tok), nil
 }
 
+// Verify returns the claims of token if it is a compact JWS with the header
+// typ "at+jwt" (RFC 9068 §4), signed by the key of the set that its kid
+// names, with that key's algorithm and no other (RFC 8725 §3.1).
+func (s *Set) Verify(token string) ([]byte, error) {
+	msg, err := jws.Parse([]byte(token))
+	if err != nil {
+		return nil, fmt.Errorf("keys: parse token: %w", err)
+	}
+	if len(msg.Signatures()) != 1 {
+		return nil, errors.New("keys: token does not have exactly one signature")
+	}
+	h := msg.Signatures()[0].ProtectedHeaders()
+	if h.Type() != accessTokenType {
+		return nil, fmt.Errorf("keys: token typ %q is not %s", h.Type(), accessTokenType)
+	}
+	k := s.byKID[h.KeyID()]
+	if k == nil || string(h.Algorithm()) != k.Alg {
+		return nil, fmt.Errorf("keys: no %s key with kid %q", h.Algorithm(), h.KeyID())
+	}
+	claims, err := jws.Verify([]byte(token), jws.WithKey(jwa.SignatureAlgorithm(k.Alg), k.signer.Public()))
+	if err != nil {
+		return nil, fmt.Errorf("keys: verify token: %w", err)
+	}
+	return claims, nil
+}
+
 // JWKS returns the public JWK Set (RFC 7517 §5) and its strong entity tag
 // (RFC 9110 §8.8.3). Both are computed once; callers must not modify body.
 func (s *Set) JWKS() (body []byte, etag string) {
@@ -109,14 +136,13 @@ func newSet(ks []*key) (*Set, error) {
 	slices.SortFunc(ks, func(a, b *key) int {
 		return cmp.Or(cmp.Compare(a.Alg, b.Alg), a.Created.Compare(b.Created))
 	})
-	s := &Set{keys: ks, active: make(map[string]*key, len(algs))}
+	s := &Set{keys: ks, active: make(map[string]*key, len(algs)), byKID: make(map[string]*key, len(ks))}
 	pub := jwk.NewSet()
-	kids := make(map[string]bool, len(ks))
 	for _, k := range ks {
-		if kids[k.KID] {
+		if s.byKID[k.KID] != nil {
 			return nil, fmt.Errorf("duplicate kid %s", k.KID)
 		}
-		kids[k.KID] = true
+		s.byKID[k.KID] = k
 		if k.State != StateActive {
 			return nil, fmt.Errorf("key %s has unknown state %q", k.KID, k.State)
 		}

@@ -22,15 +22,27 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 
 // metadata is the authorization server metadata document (RFC 8414 §2).
 type metadata struct {
-	Issuer                   string   `json:"issuer"`
-	TokenEndpoint            string   `json:"token_endpoint"`
-	JWKSURI                  string   `json:"jwks_uri"`
-	GrantTypesSupported      []string `json:"grant_types_supported"`
-	ResponseTypesSupported   []string `json:"response_types_supported"`
-	AuthMethodsSupported     []string `json:"token_endpoint_auth_methods_supported"`
-	ScopesSupported          []string `json:"scopes_supported,omitempty"`
-	AccessTokenAlgsSupported []string `json:"access_token_signing_alg_values_supported"`
+	Issuer                         string   `json:"issuer"`
+	TokenEndpoint                  string   `json:"token_endpoint"`
+	JWKSURI                        string   `json:"jwks_uri"`
+	RevocationEndpoint             string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint          string   `json:"introspection_endpoint"`
+	UserinfoEndpoint               string   `json:"userinfo_endpoint"`
+	GrantTypesSupported            []string `json:"grant_types_supported"`
+	ResponseTypesSupported         []string `json:"response_types_supported"`
+	AuthMethodsSupported           []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationAuthMethodsSupported []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionAuthMethods       []string `json:"introspection_endpoint_auth_methods_supported"`
+	ScopesSupported                []string `json:"scopes_supported,omitempty"`
+	AccessTokenAlgsSupported       []string `json:"access_token_signing_alg_values_supported"`
 }
+
+// Client authentication methods (RFC 8414 §2): public clients use "none";
+// introspection is for confidential clients only.
+var (
+	allAuthMethods          = []string{"client_secret_basic", "client_secret_post", "none"}
+	confidentialAuthMethods = []string{"client_secret_basic", "client_secret_post"}
+)
 
 // metadata serves the same document at the RFC 8414 and the OpenID Connect
 // discovery locations. There is no authorization endpoint, so
@@ -50,13 +62,18 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	sort.Strings(grants)
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, metadata{
-		Issuer:                   s.issuer,
-		TokenEndpoint:            s.issuer + TokenPath,
-		JWKSURI:                  s.issuer + JWKSPath,
-		GrantTypesSupported:      grants,
-		ResponseTypesSupported:   []string{},
-		AuthMethodsSupported:     []string{"client_secret_basic", "client_secret_post", "none"},
-		ScopesSupported:          scopes,
-		AccessTokenAlgsSupported: []string{RS256, EdDSA},
+		Issuer:                         s.issuer,
+		TokenEndpoint:                  s.issuer + TokenPath,
+		JWKSURI:                        s.issuer + JWKSPath,
+		RevocationEndpoint:             s.issuer + RevokePath,
+		IntrospectionEndpoint:          s.issuer + IntrospectPath,
+		UserinfoEndpoint:               s.issuer + UserinfoPath,
+		GrantTypesSupported:            grants,
+		ResponseTypesSupported:         []string{},
+		AuthMethodsSupported:           allAuthMethods,
+		RevocationAuthMethodsSupported: allAuthMethods,
+		IntrospectionAuthMethods:       confidentialAuthMethods,
+		ScopesSupported:                scopes,
+		AccessTokenAlgsSupported:       []string{RS256, EdDSA},
 	})
 }

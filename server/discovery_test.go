@@ -65,8 +65,12 @@ func TestMetadata(t *testing.T) {
 		t.Errorf("documents differ:\n%s\n%s", r.raw, oidc.raw)
 	}
 	want := `{"issuer":"https://auth.example.com","token_endpoint":"https://auth.example.com/oauth2/token",` +
-		`"jwks_uri":"https://auth.example.com/.well-known/jwks.json","grant_types_supported":["password"],` +
-		`"response_types_supported":[],"token_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post","none"],` +
+		`"jwks_uri":"https://auth.example.com/.well-known/jwks.json","revocation_endpoint":"https://auth.example.com/oauth2/revoke",` +
+		`"introspection_endpoint":"https://auth.example.com/oauth2/introspect","userinfo_endpoint":"https://auth.example.com/userinfo",` +
+		`"grant_types_supported":["password","refresh_token"],"response_types_supported":[],` +
+		`"token_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post","none"],` +
+		`"revocation_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post","none"],` +
+		`"introspection_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post"],` +
 		`"scopes_supported":["read","write"],"access_token_signing_alg_values_supported":["RS256","EdDSA"]}` + "\n"
 	if string(r.raw) != want {
 		t.Errorf("metadata\n got %s\nwant %s", r.raw, want)

@@ -15,11 +15,17 @@ type Error struct {
 	Code        error
 	Description string
 	Status      int
-	// basic marks an invalid_client answer to a request that used HTTP Basic
-	// authentication; it carries WWW-Authenticate (RFC 6749 §5.2).
-	basic bool
-	cause error
+	// scheme, when set, is the authentication scheme of the challenge the
+	// answer carries in WWW-Authenticate: "Basic" for an invalid_client
+	// answer to a request that used Basic (RFC 6749 §5.2), "Bearer" for a
+	// protected resource (RFC 6750 §3).
+	scheme string
+	cause  error
 }
+
+// errInvalidToken is the RFC 6750 §3.1 error of a bad bearer token; go-oauth2
+// has no value for it.
+var errInvalidToken = errors.New("invalid_token")
 
 func (e *Error) Error() string {
 	if e.cause != nil {
@@ -38,7 +44,18 @@ func invalidRequest(format string, args ...any) *Error {
 }
 
 func invalidClient(basic bool) *Error {
-	return &Error{Code: o2errors.ErrInvalidClient, Description: "client authentication failed", Status: http.StatusUnauthorized, basic: basic}
+	e := &Error{Code: o2errors.ErrInvalidClient, Description: "client authentication failed", Status: http.StatusUnauthorized}
+	if basic {
+		e.scheme = "Basic"
+	}
+	return e
+}
+
+// invalidToken answers a request to a protected resource whose bearer token
+// is missing (code nil: RFC 6750 §3.1 says to send no error code then) or
+// bad, expired or revoked.
+func invalidToken(code error, desc string) *Error {
+	return &Error{Code: code, Description: desc, Status: http.StatusUnauthorized, scheme: "Bearer"}
 }
 
 func invalidGrant(desc string) *Error {
@@ -63,6 +80,15 @@ func unavailable(cause error) *Error {
 	return &Error{Code: o2errors.ErrTemporarilyUnavailable, Description: "the server is temporarily unable to handle the request", Status: http.StatusServiceUnavailable, cause: cause}
 }
 
+// unavailableUnlessNotFound is nil for ErrNotFound and a 503 for any other
+// error.
+func unavailableUnlessNotFound(err error) error {
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return unavailable(err)
+}
+
 // retryAfter is the Retry-After value, in seconds, of a 503 answer.
 const retryAfter = "5"
 
@@ -78,8 +104,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "error", e.Code.Error(), "cause", e.cause)
 	}
 	h := w.Header()
-	if e.basic {
-		h.Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", s.issuer))
+	if e.scheme != "" {
+		challenge := fmt.Sprintf("%s realm=%q", e.scheme, s.issuer)
+		if e.scheme == "Bearer" && e.Code != nil {
+			challenge += fmt.Sprintf(", error=%q, error_description=%q", e.Code.Error(), e.Description)
+		}
+		h.Set("WWW-Authenticate", challenge)
+	}
+	if e.Code == nil {
+		w.WriteHeader(e.Status)
+		return
 	}
 	if e.Status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", retryAfter)

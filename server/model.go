@@ -82,12 +82,14 @@ func (c *Client) VerifySecret(secret string) bool {
 // Allows reports whether the client may use the grant type.
 func (c *Client) Allows(grant string) bool { return slices.Contains(c.Grants, grant) }
 
-// Users authenticates resource owners for the password grant.
+// Users authenticates resource owners and looks them up.
 type Users interface {
 	// Authenticate returns the active user with this email (compared
 	// case-insensitively) and password, or ErrInvalidCredentials. An unknown
 	// email costs the same password-hashing work as a wrong password.
 	Authenticate(ctx context.Context, email, password string) (User, error)
+	// UserByID returns the user with this id, active or not, or ErrNotFound.
+	UserByID(ctx context.Context, id string) (User, error)
 }
 
 // Clients looks up registered clients.
@@ -103,8 +105,17 @@ type Signer interface {
 	// Sign returns a compact JWS over claims with the active key of alg and
 	// the header {alg, kid, typ: "at+jwt"} (RFC 9068 §2.1).
 	Sign(alg string, claims []byte) (string, error)
+	// Verify returns the claims of an access token signed by one of the
+	// keys, with typ "at+jwt" and the key's own algorithm.
+	Verify(token string) (claims []byte, err error)
 	// JWKS returns the public JWK Set (RFC 7517 §5) and its entity tag.
 	JWKS() (body []byte, etag string)
+}
+
+// Observer counts security events; the metrics package implements it.
+type Observer interface {
+	// RefreshReused counts a rotated refresh token presented again.
+	RefreshReused()
 }
 
 // Errors of the token store. Each is answered with invalid_grant; ErrReused
@@ -177,7 +188,7 @@ type Rotation struct {
 // against it for as long as they are valid, and then disappears by itself.
 type Tokens interface {
 	// CreateFamily records a new family whose current token is f.Current and
-	// whose idle expiry is f.IdleExpires.
+	// whose idle expiry is f.IdleExpires. An ID already taken is ErrExists.
 	CreateFamily(ctx context.Context, f Family) error
 	// Rotate uses a refresh token, atomically. The family must exist, be
 	// unexpired at r.Now (idle and absolute) and belong to r.ClientID
@@ -186,10 +197,13 @@ type Tokens interface {
 	// r.Next replaces it, IdleExpires moves to r.Now + r.Idle (never past
 	// Expires), and Rotate returns the family after the change and a nil
 	// retry. If it is the immediately previous secret and r.Window > 0 and
-	// the last rotation was at most r.Window ago, nothing changes and Rotate
-	// returns the family and the Retry sealed at that rotation. If it is any
+	// the last rotation was at most r.Window ago and stored a Retry, nothing
+	// changes and Rotate returns the family and that Retry. If it is any
 	// other remembered secret, the family is revoked and the error is
 	// ErrReused (with the family returned). Any other secret is ErrNotFound.
+	// Times are compared in whole milliseconds; a family has expired when
+	// r.Now is at or after IdleExpires or Expires. f is meaningful only when
+	// err is nil or ErrReused.
 	Rotate(ctx context.Context, r Rotation) (f Family, retry []byte, err error)
 	// Family returns a family, revoked or not, or ErrNotFound once it has
 	// expired past the grace period.
@@ -205,9 +219,9 @@ type Tokens interface {
 	// earlier one, never the reverse.
 	SetCutoff(ctx context.Context, userID string, at, until time.Time) error
 	// AccessTokenActive reports whether an unexpired, validly signed access
-	// token is still active: its jti not denied, its family (if familyID is
-	// not empty) known and not revoked, and its issue time after its user's
-	// cut-off.
+	// token is still active: its jti (if not empty) not denied, its family
+	// (if FamilyID is not empty) known, not revoked and with an AuthTime
+	// after its user's cut-off, and its IssuedAt after its user's cut-off.
 	AccessTokenActive(ctx context.Context, t AccessToken) (bool, error)
 }
 

@@ -19,10 +19,20 @@ type Config struct {
 	AccessTokenTTL time.Duration
 	// JWKSMaxAge is the Cache-Control max-age of the JWK Set.
 	JWKSMaxAge time.Duration
+	// RefreshIdle ends a refresh-token family not used for this long.
+	RefreshIdle time.Duration
+	// RefreshLifetime ends a family this long after the user's login.
+	RefreshLifetime time.Duration
+	// RefreshRetryWindow is how long the previous refresh token of a family
+	// may be replayed for the same successor; zero turns it off.
+	RefreshRetryWindow time.Duration
 
 	Users   Users
 	Clients Clients
 	Signer  Signer
+	Tokens  Tokens
+	// Observer counts security events; nil counts nothing.
+	Observer Observer
 
 	// Logger receives failures; nil discards them.
 	Logger *slog.Logger
@@ -32,16 +42,26 @@ type Config struct {
 
 // Server serves the endpoints of the authorization server.
 type Server struct {
-	issuer     string
-	accessTTL  time.Duration
-	jwksMaxAge string
-	users      Users
-	clients    Clients
-	signer     Signer
-	log        *slog.Logger
-	now        func() time.Time
-	grants     map[string]grantFunc
+	issuer      string
+	accessTTL   time.Duration
+	jwksMaxAge  string
+	refreshIdle time.Duration
+	refreshLife time.Duration
+	retryWindow time.Duration
+	users       Users
+	clients     Clients
+	signer      Signer
+	tokens      Tokens
+	observer    Observer
+	log         *slog.Logger
+	now         func() time.Time
+	grants      map[string]grantFunc
 }
+
+// nopObserver counts nothing.
+type nopObserver struct{}
+
+func (nopObserver) RefreshReused() {}
 
 // New returns a server for cfg.
 func New(cfg Config) (*Server, error) {
@@ -50,18 +70,25 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: issuer is required")
 	case cfg.AccessTokenTTL <= 0:
 		return nil, errors.New("server: access token lifetime must be positive")
-	case cfg.Users == nil || cfg.Clients == nil || cfg.Signer == nil:
-		return nil, errors.New("server: users, clients and signer are required")
+	case cfg.RefreshIdle <= 0 || cfg.RefreshLifetime <= 0 || cfg.RefreshRetryWindow < 0:
+		return nil, errors.New("server: refresh lifetimes must be positive and the retry window not negative")
+	case cfg.Users == nil || cfg.Clients == nil || cfg.Signer == nil || cfg.Tokens == nil:
+		return nil, errors.New("server: users, clients, signer and tokens are required")
 	}
 	s := &Server{
-		issuer:     cfg.Issuer,
-		accessTTL:  cfg.AccessTokenTTL,
-		jwksMaxAge: "public, max-age=" + strconv.Itoa(int(cfg.JWKSMaxAge/time.Second)),
-		users:      cfg.Users,
-		clients:    cfg.Clients,
-		signer:     cfg.Signer,
-		log:        cfg.Logger,
-		now:        cfg.Now,
+		issuer:      cfg.Issuer,
+		accessTTL:   cfg.AccessTokenTTL,
+		jwksMaxAge:  "public, max-age=" + strconv.Itoa(int(cfg.JWKSMaxAge/time.Second)),
+		refreshIdle: cfg.RefreshIdle,
+		refreshLife: cfg.RefreshLifetime,
+		retryWindow: cfg.RefreshRetryWindow,
+		users:       cfg.Users,
+		clients:     cfg.Clients,
+		signer:      cfg.Signer,
+		tokens:      cfg.Tokens,
+		observer:    cfg.Observer,
+		log:         cfg.Logger,
+		now:         cfg.Now,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -69,25 +96,35 @@ func New(cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.observer == nil {
+		s.observer = nopObserver{}
+	}
 	s.grants = map[string]grantFunc{
 		oauth2.PasswordCredentials.String(): s.passwordGrant,
+		oauth2.Refreshing.String():          s.refreshGrant,
 	}
 	return s, nil
 }
 
 // Paths of the endpoints.
 const (
-	TokenPath    = "/oauth2/token"
-	JWKSPath     = "/.well-known/jwks.json"
-	MetadataPath = "/.well-known/oauth-authorization-server"
-	OpenIDPath   = "/.well-known/openid-configuration"
-	HealthPath   = "/healthz"
+	TokenPath      = "/oauth2/token"
+	RevokePath     = "/oauth2/revoke"
+	IntrospectPath = "/oauth2/introspect"
+	UserinfoPath   = "/userinfo"
+	JWKSPath       = "/.well-known/jwks.json"
+	MetadataPath   = "/.well-known/oauth-authorization-server"
+	OpenIDPath     = "/.well-known/openid-configuration"
+	HealthPath     = "/healthz"
 )
 
 // Handler returns the HTTP handler of all endpoints.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc(TokenPath, s.token)
+	mux.HandleFunc(TokenPath, s.post(s.token))
+	mux.HandleFunc(RevokePath, s.post(s.revoke))
+	mux.HandleFunc(IntrospectPath, s.post(s.introspect))
+	mux.HandleFunc(UserinfoPath, s.get(s.userinfo))
 	mux.HandleFunc(JWKSPath, s.get(s.jwks))
 	mux.HandleFunc(MetadataPath, s.get(s.metadata))
 	mux.HandleFunc(OpenIDPath, s.get(s.metadata))
@@ -103,6 +140,20 @@ func secureHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// post admits POST only and marks every answer uncacheable: the endpoints
+// behind it carry tokens and credentials (RFC 6749 §5.1, RFC 7662 §2.2).
+func (s *Server) post(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		if r.Method != http.MethodPost {
+			s.methodNotAllowed(w, r, http.MethodPost)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // get admits GET and HEAD only, answering anything else with 405 and a JSON

@@ -1,21 +1,29 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"authserver/keys"
+	"github.com/redis/go-redis/v9"
+
 	"authserver/server"
+	"authserver/tokenstore/redisstore"
+	"authserver/tokenstore/redistest"
 	"authserver/userstore"
 )
 
@@ -26,6 +34,7 @@ var testParams = userstore.Params{Memory: 64, Time: 1, Threads: 1}
 const (
 	confSecret = "conf-secret-0123456789abcdefghijklmnop"
 	edSecret   = "ed-secret-0123456789abcdefghijklmnopqrs"
+	rsSecret   = "rs-secret-0123456789abcdefghijklmnopqrs"
 	// oddSecret needs form-URL-encoding inside HTTP Basic (RFC 6749 §2.3.1).
 	oddSecret     = "odd secret+with%reserved:chars&=/?#0123"
 	alicePassword = "correct horse battery staple"
@@ -47,16 +56,77 @@ func (c *countingUsers) Authenticate(ctx context.Context, email, password string
 	return c.Users.Authenticate(ctx, email, password)
 }
 
-// env is a running server on a real SQLite store and real keys.
+// countingObserver counts the security events the server reports.
+type countingObserver struct{ reused atomic.Int64 }
+
+func (o *countingObserver) RefreshReused() { o.reused.Add(1) }
+
+// env is a running server on a real SQLite user store, a real Redis token
+// store (a throwaway redis-server) and real keys, with a clock the test
+// moves.
 type env struct {
-	srv   *httptest.Server
-	store *userstore.Store
-	keys  *keys.Set
-	users *countingUsers
-	alice server.User
+	srv      *httptest.Server
+	store    *userstore.Store
+	keys     *keys.Set
+	users    *countingUsers
+	observer *countingObserver
+	redis    *redistest.Server
+	tokens   *redisstore.Store
+	logs     *syncBuffer
+	alice    server.User
+	// offset is added to the real time to make the server's clock.
+	offset atomic.Int64
+	// roundTrips counts the server's requests to Redis.
+	roundTrips roundTrips
 }
 
-func newEnv(t testing.TB) *env {
+// roundTrips is a go-redis hook that counts network round trips: one per
+// command, one per pipeline.
+type roundTrips struct{ n atomic.Int64 }
+
+func (*roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// advance moves the server's clock forward.
+func (e *env) advance(d time.Duration) { e.offset.Add(int64(d)) }
+
+func (e *env) now() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }
+
+// syncBuffer collects log output safely across goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testGrace is the grace period of the token store in the tests.
+const testGrace = 16 * time.Minute
+
+func newEnv(t testing.TB, configure ...func(*server.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -69,13 +139,24 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{store: store, keys: set, users: &countingUsers{Users: store}}
+	e := &env{store: store, keys: set, users: &countingUsers{Users: store}, observer: &countingObserver{}, logs: &syncBuffer{}}
+	e.redis = redistest.Start(t)
+	opt, err := redis.ParseURL(e.redis.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.MaxRetries = -1
+	rdb := redis.NewClient(opt)
+	rdb.AddHook(&e.roundTrips)
+	t.Cleanup(func() { rdb.Close() })
+	e.tokens = redisstore.New(rdb, redisstore.Options{Prefix: "t:" + rand.Text() + ":", Grace: testGrace})
 	for _, c := range []server.Client{
 		{ID: "conf", SecretHash: server.HashSecret(confSecret), Grants: []string{"password", "refresh_token"}, Scopes: []string{"read", "write"}, Alg: server.RS256},
-		{ID: "ed", SecretHash: server.HashSecret(edSecret), Grants: []string{"password"}, Scopes: []string{"read"}, Audience: "https://api.example.com", Alg: server.EdDSA},
+		{ID: "ed", SecretHash: server.HashSecret(edSecret), Grants: []string{"password", "refresh_token"}, Scopes: []string{"read"}, Audience: "https://api.example.com", Alg: server.EdDSA},
 		{ID: "odd:id", SecretHash: server.HashSecret(oddSecret), Grants: []string{"password"}, Alg: server.RS256},
-		{ID: "spa", Public: true, Grants: []string{"password"}, Scopes: []string{"read"}, Alg: server.RS256},
+		{ID: "spa", Public: true, Grants: []string{"password", "refresh_token"}, Scopes: []string{"read"}, Alg: server.RS256},
 		{ID: "norefresh", SecretHash: server.HashSecret(confSecret), Grants: []string{"refresh_token"}, Alg: server.RS256},
+		{ID: "rs", SecretHash: server.HashSecret(rsSecret), Grants: []string{"client_credentials"}, Audience: "https://api.example.com", Alg: server.RS256},
 	} {
 		if _, err := store.CreateClient(ctx, c); err != nil {
 			t.Fatal(err)
@@ -97,14 +178,24 @@ func newEnv(t testing.TB) *env {
 	if _, err := store.CreateUser(ctx, server.User{Email: "ref@example.com", Active: true}, refHash); err != nil {
 		t.Fatal(err)
 	}
-	s, err := server.New(server.Config{
-		Issuer:         "https://auth.example.com",
-		AccessTokenTTL: 15 * time.Minute,
-		JWKSMaxAge:     15 * time.Minute,
-		Users:          e.users,
-		Clients:        store,
-		Signer:         set,
-	})
+	cfg := server.Config{
+		Issuer:          "https://auth.example.com",
+		AccessTokenTTL:  15 * time.Minute,
+		JWKSMaxAge:      15 * time.Minute,
+		RefreshIdle:     14 * 24 * time.Hour,
+		RefreshLifetime: 90 * 24 * time.Hour,
+		Users:           e.users,
+		Clients:         store,
+		Signer:          set,
+		Tokens:          e.tokens,
+		Observer:        e.observer,
+		Logger:          slog.New(slog.NewJSONHandler(e.logs, nil)),
+		Now:             e.now,
+	}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	s, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +207,7 @@ func newEnv(t testing.TB) *env {
 // request is one token request.
 type request struct {
 	method      string
+	path        string // default: the token endpoint
 	query       string
 	contentType string
 	body        string
@@ -139,7 +231,10 @@ func (e *env) do(t testing.TB, r request) reply {
 	if r.contentType == "" {
 		r.contentType = "application/x-www-form-urlencoded"
 	}
-	u := e.srv.URL + server.TokenPath
+	if r.path == "" {
+		r.path = server.TokenPath
+	}
+	u := e.srv.URL + r.path
 	if r.query != "" {
 		u += "?" + r.query
 	}

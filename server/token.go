@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-oauth2/oauth2/v4"
 )
 
 // maxBodyBytes bounds every request body; larger ones are refused before
@@ -25,10 +27,11 @@ type grantFunc func(ctx context.Context, c *Client, form url.Values) (*tokenResp
 
 // tokenResponse is a successful access token response (RFC 6749 §5.1).
 type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
-	Scope       string `json:"scope,omitempty"`
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
 }
 
 // token is the token endpoint (RFC 6749 §3.2). It runs in a fixed order:
@@ -36,13 +39,6 @@ type tokenResponse struct {
 // grant. No resource owner credential is looked at before the client has
 // authenticated.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
-	// RFC 6749 §5.1: responses carrying tokens or credentials are not cached.
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	if r.Method != http.MethodPost {
-		s.methodNotAllowed(w, r, http.MethodPost)
-		return
-	}
 	resp, err := s.tokenRequest(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -52,11 +48,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (*tokenResponse, error) {
-	form, err := parseForm(w, r)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.authenticateClient(r, form)
+	form, c, err := s.clientRequest(w, r)
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +64,20 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (*tokenRes
 		return nil, unauthorizedClient(gt)
 	}
 	return grant(r.Context(), c, form)
+}
+
+// clientRequest parses the form of a request to the token, revocation or
+// introspection endpoint and authenticates its client.
+func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request) (url.Values, *Client, error) {
+	form, err := parseForm(w, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := s.authenticateClient(r, form)
+	if err != nil {
+		return nil, nil, err
+	}
+	return form, c, nil
 }
 
 // parseForm reads the parameters of a token request from its body only:
@@ -205,13 +211,14 @@ func clientCredentials(r *http.Request, form url.Values) (id, secret string, bas
 
 // passwordGrant is the resource owner password credentials grant
 // (RFC 6749 §4.3.2). Unknown user, wrong password and inactive user get the
-// same answer.
+// same answer. A client allowed the refresh grant also gets a refresh token,
+// the first of a new family, recorded before anything is returned.
 func (s *Server) passwordGrant(ctx context.Context, c *Client, form url.Values) (*tokenResponse, error) {
 	username, password := form.Get("username"), form.Get("password")
 	if username == "" || password == "" {
 		return nil, invalidRequest("username and password are required")
 	}
-	scope, err := grantScope(c, form.Get("scope"))
+	scope, err := grantScope(c.Scopes, form.Get("scope"))
 	if err != nil {
 		return nil, err
 	}
@@ -223,15 +230,27 @@ func (s *Server) passwordGrant(ctx context.Context, c *Client, form url.Values) 
 		return nil, unavailable(err)
 	}
 	now := s.now()
-	return s.issue(c, u.ID, u.Roles, scope, now, now)
+	grant := grant{user: &u, scope: scope, authTime: now}
+	var refresh string
+	if c.Allows(oauth2.Refreshing.String()) {
+		if refresh, grant.family, err = s.newFamily(ctx, c, &u, scope, now); err != nil {
+			return nil, unavailable(err)
+		}
+	}
+	resp, err := s.issue(c, grant, now)
+	if err != nil {
+		return nil, err
+	}
+	resp.RefreshToken = refresh
+	return resp, nil
 }
 
 // grantScope returns the scope to grant for a requested one: the client's
 // allowed scope when none is requested (RFC 6749 §3.3), otherwise the
-// requested scope tokens, each of which the client must be allowed.
-func grantScope(c *Client, requested string) ([]string, error) {
+// requested scope tokens, each of which must be allowed.
+func grantScope(allowed []string, requested string) ([]string, error) {
 	if requested == "" {
-		return c.Scopes, nil
+		return allowed, nil
 	}
 	var scope []string
 	for _, tok := range strings.Split(requested, " ") {
@@ -241,8 +260,8 @@ func grantScope(c *Client, requested string) ([]string, error) {
 		if slices.Contains(scope, tok) {
 			continue
 		}
-		if !slices.Contains(c.Scopes, tok) {
-			return nil, invalidScope("scope %q is not allowed for this client", tok)
+		if !slices.Contains(allowed, tok) {
+			return nil, invalidScope("scope %q is not allowed here", tok)
 		}
 		scope = append(scope, tok)
 	}
@@ -263,7 +282,9 @@ func ScopeToken(tok string) bool {
 	return true
 }
 
-// accessClaims are the claims of a JWT access token (RFC 9068 §2.2).
+// accessClaims are the claims of a JWT access token (RFC 9068 §2.2). sid
+// names the refresh-token family the token was born in, so that revoking the
+// family reaches it.
 type accessClaims struct {
 	Issuer    string   `json:"iss"`
 	Subject   string   `json:"sub"`
@@ -276,19 +297,28 @@ type accessClaims struct {
 	Scope     string   `json:"scope,omitempty"`
 	Roles     []string `json:"roles,omitempty"`
 	AuthTime  int64    `json:"auth_time"`
+	FamilyID  string   `json:"sid,omitempty"`
 }
 
-// issue signs an access token for subject on behalf of c, with the client's
+// grant is what a grant decided: for whom, what scope, in which family.
+type grant struct {
+	user     *User
+	scope    []string
+	family   string
+	authTime time.Time
+}
+
+// issue signs an access token for g on behalf of c, with the client's
 // algorithm and audience.
-func (s *Server) issue(c *Client, subject string, roles, scope []string, authTime, now time.Time) (*tokenResponse, error) {
+func (s *Server) issue(c *Client, g grant, now time.Time) (*tokenResponse, error) {
 	aud := c.Audience
 	if aud == "" {
 		aud = s.issuer
 	}
-	sc := strings.Join(scope, " ")
+	sc := strings.Join(g.scope, " ")
 	claims, err := json.Marshal(accessClaims{
 		Issuer:    s.issuer,
-		Subject:   subject,
+		Subject:   g.user.ID,
 		Audience:  aud,
 		Expiry:    now.Add(s.accessTTL).Unix(),
 		IssuedAt:  now.Unix(),
@@ -296,8 +326,9 @@ func (s *Server) issue(c *Client, subject string, roles, scope []string, authTim
 		ID:        rand.Text(),
 		ClientID:  c.ID,
 		Scope:     sc,
-		Roles:     roles,
-		AuthTime:  authTime.Unix(),
+		Roles:     g.user.Roles,
+		AuthTime:  g.authTime.Unix(),
+		FamilyID:  g.family,
 	})
 	if err != nil {
 		return nil, err

@@ -127,6 +127,12 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
+// DB returns the database, which the embedded token store (tokenstore/
+// sqlstore) shares: its tables are among the migrations applied by Open.
+func (s *Store) DB() *sql.DB {
+	return s.db
+}
+
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {

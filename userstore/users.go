@@ -106,11 +106,32 @@ func (s *Store) User(ctx context.Context, email string) (server.User, error) {
 	return u, nil
 }
 
+// UserByID returns the user with this id, or an error wrapping
+// server.ErrNotFound.
+func (s *Store) UserByID(ctx context.Context, id string) (server.User, error) {
+	u, _, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if err != nil {
+		return server.User{}, fmt.Errorf("userstore: user %s: %w", id, errNoRows(err))
+	}
+	return u, nil
+}
+
 // user returns the user with this email and its password hash.
 func (s *Store) user(ctx context.Context, email string) (server.User, string, error) {
 	row := s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email_key = ?`, emailKey(email))
 	u, hash, err := scanUser(row)
 	return u, hash, errNoRows(err)
+}
+
+// SetPasswordHash replaces the password hash of the user with this email,
+// a PHC string that ValidatePHC accepts, and sets its UpdatedAt; an unknown
+// email is an error wrapping server.ErrNotFound.
+func (s *Store) SetPasswordHash(ctx context.Context, email, passwordHash string) error {
+	if err := ValidatePHC(passwordHash); err != nil {
+		return fmt.Errorf("userstore: set password of %s: %w", email, err)
+	}
+	return s.changeOne(ctx, "set password of "+email, `UPDATE users SET password_hash = ?, updated_at = ? WHERE email_key = ?`,
+		passwordHash, now().UnixMicro(), emailKey(email))
 }
 
 // Users returns every user, ordered by email.

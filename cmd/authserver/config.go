@@ -25,18 +25,27 @@ type Config struct {
 	Issuer         string
 	Addr           string
 	AccessTokenTTL time.Duration
-	Argon2         userstore.Params
-	NoBootstrap    bool
+	// RefreshIdle, RefreshLifetime and RefreshRetryWindow govern refresh
+	// tokens: see server.Config.
+	RefreshIdle        time.Duration
+	RefreshLifetime    time.Duration
+	RefreshRetryWindow time.Duration
+	MetricsAddr        string
+	Argon2             userstore.Params
+	NoBootstrap        bool
 }
 
 // defaults returns the configuration used when nothing is set.
 func defaults() Config {
 	return Config{
-		DataDir:        "./authserver-data",
-		Issuer:         "http://localhost:8080",
-		Addr:           ":8080",
-		AccessTokenTTL: 15 * time.Minute,
-		Argon2:         userstore.DefaultParams,
+		DataDir:         "./authserver-data",
+		Issuer:          "http://localhost:8080",
+		Addr:            ":8080",
+		AccessTokenTTL:  15 * time.Minute,
+		RefreshIdle:     14 * day,
+		RefreshLifetime: 90 * day,
+		MetricsAddr:     "127.0.0.1:9464",
+		Argon2:          userstore.DefaultParams,
 	}
 }
 
@@ -47,7 +56,11 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "token store: empty for the embedded one")
 	fs.StringVar(&c.Issuer, "issuer", c.Issuer, "issuer URL: the iss claim and the base of every endpoint URL")
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address of the HTTP server")
-	fs.DurationVar(&c.AccessTokenTTL, "access-token-ttl", c.AccessTokenTTL, "lifetime of access tokens")
+	fs.Var((*duration)(&c.AccessTokenTTL), "access-token-ttl", "lifetime of access tokens")
+	fs.Var((*duration)(&c.RefreshIdle), "refresh-idle", "a refresh token family ends when unused this long")
+	fs.Var((*duration)(&c.RefreshLifetime), "refresh-lifetime", "a refresh token family ends this long after the login, however used")
+	fs.Var((*duration)(&c.RefreshRetryWindow), "refresh-retry-window", "how long the previous refresh token may be replayed for the same successor (0: off)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "listen address of /metrics (empty: no metrics listener)")
 	fs.Func("argon2-memory", fmt.Sprintf("Argon2id memory of new password hashes, KiB (default %d)", c.Argon2.Memory), uintSetter(&c.Argon2.Memory))
 	fs.Func("argon2-time", fmt.Sprintf("Argon2id passes of new password hashes (default %d)", c.Argon2.Time), uintSetter(&c.Argon2.Time))
 	fs.Func("argon2-threads", fmt.Sprintf("Argon2id parallelism of new password hashes (default %d)", c.Argon2.Threads), func(s string) error {
@@ -116,8 +129,14 @@ func (c *Config) Validate() error {
 	check(c.DataDir == "", "--data-dir is empty")
 	check(c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "sqlite:"), "--database-url %q: want empty or sqlite:PATH", c.DatabaseURL)
 	check(c.DatabaseURL == "sqlite:", "--database-url: sqlite: needs a path")
-	check(c.RedisURL != "", "--redis-url: this build has only the embedded token store; leave it empty")
+	if c.RedisURL != "" {
+		_, err := redisConnector(c.RedisURL)
+		check(err != nil, "--redis-url: %v", err)
+	}
 	check(c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > 24*time.Hour, "--access-token-ttl %v: want from 1m to 24h", c.AccessTokenTTL)
+	check(c.RefreshLifetime < time.Hour || c.RefreshLifetime > 366*day, "--refresh-lifetime %v: want from 1h to 366d", c.RefreshLifetime)
+	check(c.RefreshIdle < time.Minute || c.RefreshIdle > c.RefreshLifetime, "--refresh-idle %v: want from 1m to --refresh-lifetime", c.RefreshIdle)
+	check(c.RefreshRetryWindow < 0 || c.RefreshRetryWindow > 5*time.Minute, "--refresh-retry-window %v: want from 0 (off) to 5m", c.RefreshRetryWindow)
 	check(c.Argon2.Memory < 8*uint32(c.Argon2.Threads) || c.Argon2.Memory > 4<<20, "--argon2-memory %d: want from 8×threads to 4194304 KiB", c.Argon2.Memory)
 	check(c.Argon2.Time < 1 || c.Argon2.Time > 100, "--argon2-time %d: want from 1 to 100", c.Argon2.Time)
 	check(c.Argon2.Threads < 1, "--argon2-threads: want from 1 to 255")
@@ -140,5 +159,36 @@ func (c *Config) ensureDataDir() error {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	return nil
+}
+
+// day is 24 hours, the unit of the "d" suffix of duration settings.
+const day = 24 * time.Hour
+
+// duration is a flag value that takes Go durations ("15m", "1h30m") and
+// whole days ("14d").
+type duration time.Duration
+
+func (d *duration) String() string {
+	if *d != 0 && time.Duration(*d)%day == 0 {
+		return fmt.Sprintf("%dd", time.Duration(*d)/day)
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *duration) Set(s string) error {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		var days uint
+		if _, err := fmt.Sscan(n, &days); err != nil || fmt.Sprint(days) != n {
+			return errors.New("want a duration like 15m, 1h30m or 14d")
+		}
+		*d = duration(time.Duration(days) * day)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("want a duration like 15m, 1h30m or 14d")
+	}
+	*d = duration(v)
 	return nil
 }

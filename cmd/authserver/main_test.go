@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -70,11 +69,15 @@ func mustCLI(t *testing.T, dataDir, stdin string, args ...string) string {
 
 // served is a running "authserver serve" process.
 type served struct {
-	cmd *exec.Cmd
-	url string
-	// out is the file of its standard output: a file, not a buffer, so
-	// that no copying goroutine races with the test reading it.
-	out string
+	cmd     *exec.Cmd
+	url     string
+	dataDir string
+	// metrics is the URL of its /metrics.
+	metrics string
+	exited  chan struct{}
+	// out and log are the files of its standard output and error: files,
+	// not buffers, so that no copying goroutine races with the test.
+	out, log string
 }
 
 // stdout returns what the server printed so far.
@@ -85,6 +88,23 @@ func (s *served) stdout(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// logRecords returns the JSON log lines so far.
+func (s *served) logRecords(t *testing.T) []map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(s.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []map[string]any
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var rec map[string]any
+		if json.Unmarshal(line, &rec) == nil {
+			recs = append(recs, rec)
+		}
+	}
+	return recs
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -98,57 +118,80 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startServer starts the server on a free port and waits until it listens.
+// startServer starts the server on a free port, with /metrics on another,
+// and waits until it listens.
 func startServer(t *testing.T, dataDir string, args ...string) *served {
 	t.Helper()
 	port := freePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--issuer", url}, args...)...)
+	return launch(t, dataDir, url, append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--issuer", url, "--metrics-addr", "127.0.0.1:0"}, args...))
+}
+
+// restart stops the server and starts it again with the same settings.
+func (s *served) restart(t *testing.T) *served {
+	t.Helper()
+	s.stop(t)
+	return launch(t, s.dataDir, s.url, s.cmd.Args[1:])
+}
+
+// launch starts authserver with args and waits until it listens at url.
+func launch(t *testing.T, dataDir, url string, args []string) *served {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "AUTHSERVER_DATA_DIR="+dataDir)
 	cmd.Env = append(cmd.Env, cheapArgon2...)
-	s := &served{cmd: cmd, url: url, out: filepath.Join(t.TempDir(), "stdout")}
-	out, err := os.Create(s.out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	cmd.Stdout = out
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	s := &served{cmd: cmd, url: url, dataDir: dataDir, out: filepath.Join(dir, "stdout"), log: filepath.Join(dir, "stderr")}
+	for _, f := range []struct {
+		path string
+		to   *io.Writer
+	}{{s.out, &cmd.Stdout}, {s.log, &cmd.Stderr}} {
+		file, err := os.Create(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer file.Close()
+		*f.to = file
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	lines := bufio.NewScanner(stderr)
-	ready := make(chan bool)
-	go func() {
-		for lines.Scan() {
-			var rec map[string]any
-			if json.Unmarshal(lines.Bytes(), &rec) == nil && rec["msg"] == "listening" {
-				ready <- true
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	deadline := time.After(30 * time.Second)
+	for {
+		for _, rec := range s.logRecords(t) {
+			if rec["msg"] == "metrics listening" {
+				s.metrics = "http://" + rec["addr"].(string) + "/metrics"
+			}
+			if rec["msg"] == "listening" {
+				s.exited = exited
+				return s
 			}
 		}
-		close(ready)
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatal("authserver serve exited before listening")
+		select {
+		case <-exited:
+			t.Fatalf("authserver serve exited before listening:\n%s", s.readLog(t))
+		case <-deadline:
+			t.Fatal("authserver serve did not listen within 30s")
+		case <-time.After(20 * time.Millisecond):
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("authserver serve did not listen within 30s")
 	}
-	return s
+}
+
+func (s *served) readLog(t *testing.T) string {
+	b, _ := os.ReadFile(s.log)
+	return string(b)
 }
 
 // stop sends SIGTERM and expects a clean exit.
 func (s *served) stop(t *testing.T) {
 	t.Helper()
 	s.cmd.Process.Signal(syscall.SIGTERM)
-	if err := s.cmd.Wait(); err != nil {
-		t.Fatalf("serve exited with %v", err)
+	<-s.exited
+	if !s.cmd.ProcessState.Success() {
+		t.Fatalf("serve exited with %v:\n%s", s.cmd.ProcessState, s.readLog(t))
 	}
 }
 

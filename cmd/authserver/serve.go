@@ -11,16 +11,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
 	"authserver/keys"
+	"authserver/metrics"
 	"authserver/server"
 	"authserver/userstore"
 )
 
 // The stores satisfy what the server consumes.
 var (
-	_ server.Users   = (*userstore.Store)(nil)
-	_ server.Clients = (*userstore.Store)(nil)
-	_ server.Signer  = (*keys.Set)(nil)
+	_ server.Users    = (*userstore.Store)(nil)
+	_ server.Clients  = (*userstore.Store)(nil)
+	_ server.Signer   = (*keys.Set)(nil)
+	_ server.Observer = (*metrics.Metrics)(nil)
 )
 
 func init() {
@@ -40,28 +47,41 @@ const (
 
 func serve(e *env) error {
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	users, err := openUsers(e)
+	redis.SetLogger(redisLog{log})
+	st, err := openStores(e)
 	if err != nil {
 		return err
 	}
-	defer users.Close()
+	defer st.Close()
+	users := st.users
 	if !e.cfg.NoBootstrap {
 		if err := bootstrap(e, users); err != nil {
 			return err
 		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m, err := metrics.New(reg)
+	if err != nil {
+		return err
 	}
 	signer, err := keys.Open(e.cfg.keysPath(), time.Now())
 	if err != nil {
 		return err
 	}
 	srv, err := server.New(server.Config{
-		Issuer:         e.cfg.Issuer,
-		AccessTokenTTL: e.cfg.AccessTokenTTL,
-		JWKSMaxAge:     15 * time.Minute,
-		Users:          users,
-		Clients:        users,
-		Signer:         signer,
-		Logger:         log,
+		Issuer:             e.cfg.Issuer,
+		AccessTokenTTL:     e.cfg.AccessTokenTTL,
+		JWKSMaxAge:         15 * time.Minute,
+		RefreshIdle:        e.cfg.RefreshIdle,
+		RefreshLifetime:    e.cfg.RefreshLifetime,
+		RefreshRetryWindow: e.cfg.RefreshRetryWindow,
+		Users:              users,
+		Clients:            users,
+		Signer:             signer,
+		Tokens:             st.tokens,
+		Observer:           m,
+		Logger:             log,
 	})
 	if err != nil {
 		return err
@@ -79,9 +99,28 @@ func serve(e *env) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	servers := []*http.Server{hs}
+	listeners := []net.Listener{ln}
+	if e.cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", e.cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
+		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, WriteTimeout: writeTimeout})
+		listeners = append(listeners, mln)
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
+	if st.purge != nil {
+		go purgeLoop(e.ctx, log, st.purge)
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "issuer", e.cfg.Issuer, "version", version)
-	done := make(chan error, 1)
-	go func() { done <- hs.Serve(ln) }()
+	done := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { done <- s.Serve(listeners[i]) }()
+	}
 	select {
 	case err := <-done:
 		return err
@@ -90,13 +129,40 @@ func serve(e *env) error {
 	log.Info("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(ctx); err != nil {
-		return err
+	var errs []error
+	for _, s := range servers {
+		if err := s.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	return errors.Join(errs...)
+}
+
+// redisLog writes go-redis's own messages (such as a failed dial) as
+// structured warnings.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, fmt.Sprintf(format, v...), "component", "redis")
+}
+
+// purgeInterval is how often expired records leave the embedded token store.
+const purgeInterval = 10 * time.Minute
+
+// purgeLoop purges the embedded token store until ctx ends.
+func purgeLoop(ctx context.Context, log *slog.Logger, purge func(time.Time) error) {
+	t := time.NewTicker(purgeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := purge(now); err != nil {
+				log.Error("purging expired tokens failed", "error", err)
+			}
+		}
 	}
-	return nil
 }
 
 // openUsers opens the database of users and clients.

@@ -60,13 +60,18 @@ func init() {
 			}
 		},
 	}
+	setActive := func(active bool) func(*env, *userstore.Store, string) error {
+		return func(e *env, s *userstore.Store, email string) error { return s.SetUserActive(e.ctx, email, active) }
+	}
 	for _, c := range []struct {
 		name, done string
-		do         func(e *env, s *userstore.Store, email string) error
+		change     func(e *env, s *userstore.Store, email string) error
+		// cutOff makes the user's earlier tokens inactive after the change.
+		cutOff bool
 	}{
-		{"disable", "disabled", func(e *env, s *userstore.Store, email string) error { return s.SetUserActive(e.ctx, email, false) }},
-		{"enable", "enabled", func(e *env, s *userstore.Store, email string) error { return s.SetUserActive(e.ctx, email, true) }},
-		{"delete", "deleted", func(e *env, s *userstore.Store, email string) error { return s.DeleteUser(e.ctx, email) }},
+		{"disable", "disabled", setActive(false), true},
+		{"enable", "enabled", setActive(true), false},
+		{"delete", "deleted", func(e *env, s *userstore.Store, email string) error { return s.DeleteUser(e.ctx, email) }, true},
 	} {
 		commands["user "+c.name] = &command{
 			usage: "user " + c.name + " --email E",
@@ -76,16 +81,42 @@ func init() {
 					if *email == "" {
 						return errors.New("--email is required")
 					}
-					return withUsers(e, func(s *userstore.Store) error {
-						if err := c.do(e, s, *email); err != nil {
-							return fmt.Errorf("user %s: %w", *email, err)
-						}
-						fmt.Fprintf(e.stdout, "%s user %s\n", c.done, *email)
-						return nil
-					})
+					if err := changeUser(e, *email, c.change, c.cutOff); err != nil {
+						return err
+					}
+					fmt.Fprintf(e.stdout, "%s user %s\n", c.done, *email)
+					return nil
 				}
 			},
 		}
+	}
+	commands["user set-password"] = &command{
+		usage: "user set-password --email E --password-stdin",
+		setup: func(fs *flag.FlagSet) func(*env) error {
+			email := emailFlag(fs)
+			pwIn := fs.Bool("password-stdin", false, "read the new password from the first line of standard input (required)")
+			return func(e *env) error {
+				if *email == "" || !*pwIn {
+					return errors.New("--email and --password-stdin are required")
+				}
+				password, err := readSecret(e.stdin, "password", 1)
+				if err != nil {
+					return err
+				}
+				hash, err := e.cfg.Argon2.Hash(password)
+				if err != nil {
+					return err
+				}
+				err = changeUser(e, *email, func(e *env, s *userstore.Store, email string) error {
+					return s.SetPasswordHash(e.ctx, email, hash)
+				}, true)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "set the password of user %s; its earlier tokens are revoked\n", *email)
+				return nil
+			}
+		},
 	}
 	commands["user list"] = &command{usage: "user list", setup: noFlags(func(e *env) error {
 		return withUsers(e, func(s *userstore.Store) error {
@@ -103,6 +134,32 @@ func init() {
 
 func emailFlag(fs *flag.FlagSet) *string {
 	return fs.String("email", "", "email of the user (required)")
+}
+
+// changeUser applies change to the user with this email and then, if
+// cutOff, makes every token issued to the user until now inactive: its
+// refresh token families and its access tokens.
+func changeUser(e *env, email string, change func(*env, *userstore.Store, string) error, cutOff bool) error {
+	st, err := openStores(e)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := st.users.User(e.ctx, email)
+	if err == nil {
+		err = change(e, st.users, email)
+	}
+	if err != nil {
+		return fmt.Errorf("user %s: %w", email, err)
+	}
+	if !cutOff {
+		return nil
+	}
+	now := time.Now()
+	if err := st.tokens.SetCutoff(e.ctx, u.ID, now, now.Add(e.cfg.RefreshLifetime)); err != nil {
+		return fmt.Errorf("user %s was changed, but revoking its tokens failed; run the command again: %w", email, err)
+	}
+	return nil
 }
 
 // withUsers runs do with the opened user store and closes it.

@@ -33,6 +33,8 @@ func Run(t *testing.T, open func(t *testing.T) *userstore.Store) {
 		{"CreateUserRefuses", testCreateUserRefuses},
 		{"NotFound", testNotFound},
 		{"SetUserActive", testSetUserActive},
+		{"UserByID", testUserByID},
+		{"SetPasswordHash", testSetPasswordHash},
 		{"DeleteUser", testDeleteUser},
 		{"UsersOrderedByEmail", testUsersOrderedByEmail},
 		{"Authenticate", testAuthenticate},
@@ -153,12 +155,15 @@ func testNotFound(t *testing.T, s *userstore.Store) {
 	createClient(t, s, "app")
 	_, userErr := s.User(ctx, "bob@example.com")
 	_, clientErr := s.Client(ctx, "other")
+	_, byIDErr := s.UserByID(ctx, "no-such-id")
 	for name, err := range map[string]error{
-		"User":          userErr,
-		"SetUserActive": s.SetUserActive(ctx, "bob@example.com", false),
-		"DeleteUser":    s.DeleteUser(ctx, "bob@example.com"),
-		"Client":        clientErr,
-		"DeleteClient":  s.DeleteClient(ctx, "other"),
+		"User":            userErr,
+		"UserByID":        byIDErr,
+		"SetPasswordHash": s.SetPasswordHash(ctx, "bob@example.com", hash(t, "pw")),
+		"SetUserActive":   s.SetUserActive(ctx, "bob@example.com", false),
+		"DeleteUser":      s.DeleteUser(ctx, "bob@example.com"),
+		"Client":          clientErr,
+		"DeleteClient":    s.DeleteClient(ctx, "other"),
 	} {
 		if !errors.Is(err, server.ErrNotFound) {
 			t.Errorf("%s = %v, want ErrNotFound", name, err)
@@ -408,5 +413,36 @@ func testConcurrentCreateUser(t *testing.T, s *userstore.Store) {
 	}
 	if users, err := s.Users(t.Context()); err != nil || len(users) != 1 {
 		t.Errorf("Users = %+v, %v; want one user", users, err)
+	}
+}
+
+func testUserByID(t *testing.T, s *userstore.Store) {
+	ctx := t.Context()
+	u := createUser(t, s, "alice@example.com", "pw", "admin")
+	createUser(t, s, "bob@example.com", "pw")
+	if err := s.SetUserActive(ctx, "alice@example.com", false); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.UserByID(ctx, u.ID)
+	if err != nil || got.Email != "alice@example.com" || got.Active || !reflect.DeepEqual(got.Roles, []string{"admin"}) {
+		t.Fatalf("UserByID = %+v, %v; want inactive alice with role admin", got, err)
+	}
+}
+
+func testSetPasswordHash(t *testing.T, s *userstore.Store) {
+	ctx := t.Context()
+	u := createUser(t, s, "alice@example.com", "old password")
+	if err := s.SetPasswordHash(ctx, "ALICE@example.com", hash(t, "new password")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, "alice@example.com", "old password"); !errors.Is(err, server.ErrInvalidCredentials) {
+		t.Errorf("old password: %v, want ErrInvalidCredentials", err)
+	}
+	got, err := s.Authenticate(ctx, "alice@example.com", "new password")
+	if err != nil || !got.UpdatedAt.After(u.UpdatedAt) {
+		t.Errorf("new password: %+v, %v; want a login with a later UpdatedAt", got, err)
+	}
+	if err := s.SetPasswordHash(ctx, "alice@example.com", "plaintext"); err == nil {
+		t.Error("a plaintext password was stored as a hash")
 	}
 }
