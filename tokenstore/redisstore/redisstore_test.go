@@ -249,3 +249,38 @@ func BenchmarkRotate(b *testing.B) {
 		}
 	})
 }
+
+// TestExpiries: every key expires at the end of what it records plus the
+// grace period, to the millisecond: a denied jti at the token's exp, a
+// family at its idle end (moved by each rotation), a cut-off at its until.
+func TestExpiries(t *testing.T) {
+	ctx := t.Context()
+	rdb := client(t, redistest.Start(t).URL)
+	s, prefix := open(t, rdb)
+	f := family("f1")
+	exp := f.AuthTime.Add(15 * time.Minute)
+	until := f.AuthTime.Add(90 * 24 * time.Hour)
+	r := rotation(f, "s0", "s1")
+	r.Now = f.AuthTime.Add(time.Minute)
+	r.Idle = 2 * time.Hour
+	steps := []struct {
+		name string
+		do   func() error
+		key  string
+		want time.Time
+	}{
+		{"denied jti", func() error { return s.RevokeAccessToken(ctx, "j1", exp) }, "jti:{j1}", exp},
+		{"new family", func() error { return s.CreateFamily(ctx, f) }, "fam:{u1}:f1", f.IdleExpires},
+		{"rotated family", func() error { _, _, err := s.Rotate(ctx, r); return err }, "fam:{u1}:f1", r.Now.Add(r.Idle)},
+		{"cut-off", func() error { return s.SetCutoff(ctx, "u1", f.AuthTime, until) }, "cut:{u1}", until},
+	}
+	for _, step := range steps {
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		got, err := rdb.Do(ctx, "PEXPIRETIME", prefix+step.key).Int64()
+		if want := step.want.Add(storetest.Grace).UnixMilli(); err != nil || got != want {
+			t.Errorf("%s: PEXPIRETIME %d (%v), want %d", step.name, got, err, want)
+		}
+	}
+}
