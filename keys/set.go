@@ -19,22 +19,24 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 )
 
-// StateActive marks the key that signs new tokens for its algorithm. It is
-// the only state so far; rotation will add "next" and "retired".
-const StateActive = "active"
+// The states of a key: published before it signs, signing, published until
+// the last token it signed has expired. A removed key leaves the set.
+const (
+	StateNext    = "next"
+	StateActive  = "active"
+	StateRetired = "retired"
+)
 
 // The signing algorithms (RFC 7518 §3.1, RFC 8037 §3.1).
 const (
-	eddsa = string(jwa.EdDSA)
-	rs256 = string(jwa.RS256)
+	EdDSA = string(jwa.EdDSA)
+	RS256 = string(jwa.RS256)
 )
 
-// algs lists the algorithms that a set holds an active key of, in List order.
-var algs = []string{eddsa, rs256}
+// algs lists the algorithms the set keeps keys of, in List order.
+var algs = []string{EdDSA, RS256}
 
 const (
-	// rsaBits is the RSA modulus size; RFC 7518 §3.3 requires at least 2048.
-	rsaBits = 2048
 	// accessTokenType is the typ header of a JWT access token (RFC 9068 §2.1).
 	accessTokenType = "at+jwt"
 	// etagLen is the number of base64url characters of the JWK Set's SHA-256
@@ -42,22 +44,32 @@ const (
 	etagLen = 22
 )
 
-// Info describes one key without its private part.
+// Info describes one key without its private part: its state and the times
+// of its transitions, UTC, in whole seconds. Zero times have not happened.
 type Info struct {
-	KID     string
-	Alg     string // "RS256" or "EdDSA"
-	State   string
-	Created time.Time // UTC, seconds precision
+	KID   string
+	Alg   string // "RS256" or "EdDSA"
+	State string
+	// Created is when the key was generated and published.
+	Created time.Time
+	// ActivateAt is when a next key becomes active.
+	ActivateAt time.Time
+	Activated  time.Time
+	Retired    time.Time
+	// RemoveAt is when a retired key leaves the set.
+	RemoveAt time.Time
 }
 
-// Set is the signing key set: the active key of each algorithm and the
-// precomputed JWK Set. It is immutable and so safe for concurrent use.
+// Set is one version of the signing key set: the active key of each
+// algorithm, every published key, and the precomputed JWK Set. It is
+// immutable and so safe for concurrent use.
 type Set struct {
-	keys   []*key          // sorted by algorithm, then creation time
-	active map[string]*key // by algorithm
-	byKID  map[string]*key
-	jwks   []byte
-	etag   string
+	version int64
+	keys    []*key          // sorted by algorithm, then creation time
+	active  map[string]*key // by algorithm
+	byKID   map[string]*key
+	jwks    []byte
+	etag    string
 }
 
 // key is one signing key, prepared once so that signing does no key
@@ -66,6 +78,7 @@ type key struct {
 	Info
 	signer crypto.Signer // *rsa.PrivateKey with precomputed CRT values, or ed25519.PrivateKey
 	public jwk.Key       // the published JWK: kty, kid, alg, use and the public parameters
+	sealed []byte        // the stored, sealed private key
 }
 
 // Sign returns a compact JWS (RFC 7515 §7.1) over claims, signed with the
@@ -74,7 +87,7 @@ type key struct {
 func (s *Set) Sign(alg string, claims []byte) (string, error) {
 	k := s.active[alg]
 	if k == nil {
-		return "", fmt.Errorf("keys: no signing key for alg %q", alg)
+		return "", fmt.Errorf("keys: no active key for alg %q", alg)
 	}
 	// The header is built per call: jws.Sign writes alg into the headers it
 	// is given, so one shared value would be a data race.
@@ -90,8 +103,8 @@ func (s *Set) Sign(alg string, claims []byte) (string, error) {
 }
 
 // Verify returns the claims of token if it is a compact JWS with the header
-// typ "at+jwt" (RFC 9068 §4), signed by the key of the set that its kid
-// names, with that key's algorithm and no other (RFC 8725 §3.1).
+// typ "at+jwt" (RFC 9068 §4), signed by a published key of the set that its
+// kid names, with that key's algorithm and no other (RFC 8725 §3.1).
 func (s *Set) Verify(token string) ([]byte, error) {
 	msg, err := jws.Parse([]byte(token))
 	if err != nil {
@@ -115,8 +128,10 @@ func (s *Set) Verify(token string) ([]byte, error) {
 	return claims, nil
 }
 
-// JWKS returns the public JWK Set (RFC 7517 §5) and its strong entity tag
-// (RFC 9110 §8.8.3). Both are computed once; callers must not modify body.
+// JWKS returns the public JWK Set (RFC 7517 §5) of every published key and
+// its strong entity tag (RFC 9110 §8.8.3). Both are computed once per
+// version, from the keys alone, so every replica serves the same bytes;
+// callers must not modify body.
 func (s *Set) JWKS() (body []byte, etag string) {
 	return s.jwks, s.etag
 }
@@ -130,33 +145,31 @@ func (s *Set) List() []Info {
 	return infos
 }
 
-// newSet checks that ks holds exactly one active key of each algorithm and
-// precomputes the JWK Set.
-func newSet(ks []*key) (*Set, error) {
+// newSet checks that ks holds at most one active and one next key of each
+// algorithm and precomputes the JWK Set.
+func newSet(version int64, ks []*key) (*Set, error) {
+	ks = slices.Clone(ks)
 	slices.SortFunc(ks, func(a, b *key) int {
-		return cmp.Or(cmp.Compare(a.Alg, b.Alg), a.Created.Compare(b.Created))
+		return cmp.Or(cmp.Compare(a.Alg, b.Alg), a.Created.Compare(b.Created), cmp.Compare(a.KID, b.KID))
 	})
-	s := &Set{keys: ks, active: make(map[string]*key, len(algs)), byKID: make(map[string]*key, len(ks))}
+	s := &Set{version: version, keys: ks, active: make(map[string]*key, len(algs)), byKID: make(map[string]*key, len(ks))}
+	next := make(map[string]bool, len(algs))
 	pub := jwk.NewSet()
 	for _, k := range ks {
 		if s.byKID[k.KID] != nil {
 			return nil, fmt.Errorf("duplicate kid %s", k.KID)
 		}
 		s.byKID[k.KID] = k
-		if k.State != StateActive {
-			return nil, fmt.Errorf("key %s has unknown state %q", k.KID, k.State)
+		switch {
+		case k.State == StateActive && s.active[k.Alg] == nil:
+			s.active[k.Alg] = k
+		case k.State == StateNext && !next[k.Alg]:
+			next[k.Alg] = true
+		case k.State != StateRetired:
+			return nil, fmt.Errorf("key %s: state %q is unknown or held by another %s key", k.KID, k.State, k.Alg)
 		}
-		if s.active[k.Alg] != nil {
-			return nil, fmt.Errorf("more than one active %s key", k.Alg)
-		}
-		s.active[k.Alg] = k
 		if err := pub.AddKey(k.public); err != nil {
 			return nil, fmt.Errorf("publish key %s: %w", k.KID, err)
-		}
-	}
-	for _, alg := range algs {
-		if s.active[alg] == nil {
-			return nil, fmt.Errorf("no active %s key", alg)
 		}
 	}
 	body, err := json.Marshal(pub)
@@ -169,14 +182,14 @@ func newSet(ks []*key) (*Set, error) {
 	return s, nil
 }
 
-// generate creates a new key for alg.
-func generate(alg string, created time.Time) (*key, error) {
+// generate creates a new key of alg, with an RSA modulus of rsaBits bits.
+func generate(alg string, rsaBits int) (*key, error) {
 	var signer crypto.Signer
 	var err error
 	switch alg {
-	case rs256:
+	case RS256:
 		signer, err = rsa.GenerateKey(rand.Reader, rsaBits)
-	case eddsa:
+	case EdDSA:
 		_, signer, err = ed25519.GenerateKey(rand.Reader)
 	default:
 		err = errors.New("unsupported algorithm")
@@ -184,32 +197,28 @@ func generate(alg string, created time.Time) (*key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate %s key: %w", alg, err)
 	}
-	return newKey(alg, signer, StateActive, created)
+	return newKey(Info{Alg: alg}, signer)
 }
 
-// newKey derives the kid and the published JWK of signer, a key of alg.
-func newKey(alg string, signer crypto.Signer, state string, created time.Time) (*key, error) {
+// newKey derives the kid and the published JWK of signer, a key of
+// info.Alg.
+func newKey(info Info, signer crypto.Signer) (*key, error) {
 	pub, err := jwk.PublicKeyOf(signer)
 	if err != nil {
-		return nil, fmt.Errorf("public JWK of %s key: %w", alg, err)
+		return nil, fmt.Errorf("public JWK of %s key: %w", info.Alg, err)
 	}
-	kid, err := thumbprint(pub)
-	if err != nil {
+	if info.KID, err = thumbprint(pub); err != nil {
 		return nil, err
 	}
 	err = errors.Join(
-		pub.Set(jwk.KeyIDKey, kid),
-		pub.Set(jwk.AlgorithmKey, jwa.SignatureAlgorithm(alg)),
+		pub.Set(jwk.KeyIDKey, info.KID),
+		pub.Set(jwk.AlgorithmKey, jwa.SignatureAlgorithm(info.Alg)),
 		pub.Set(jwk.KeyUsageKey, jwk.ForSignature),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("public JWK of %s key %s: %w", alg, kid, err)
+		return nil, fmt.Errorf("public JWK of %s key %s: %w", info.Alg, info.KID, err)
 	}
-	return &key{
-		Info:   Info{KID: kid, Alg: alg, State: state, Created: created},
-		signer: signer,
-		public: pub,
-	}, nil
+	return &key{Info: info, signer: signer, public: pub}, nil
 }
 
 // thumbprint returns the JWK thumbprint of k with SHA-256, base64url-encoded

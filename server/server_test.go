@@ -67,7 +67,7 @@ func (o *countingObserver) RefreshReused() { o.reused.Add(1) }
 type env struct {
 	srv      *httptest.Server
 	store    *userstore.Store
-	keys     *keys.Set
+	keys     *keys.Manager
 	users    *countingUsers
 	observer *countingObserver
 	redis    *redistest.Server
@@ -123,6 +123,9 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// testKeyPolicy is the signing-key lifecycle of the tests.
+var testKeyPolicy = keys.Policy{Period: 30 * 24 * time.Hour, Publish: 17 * time.Minute, Retain: 17 * time.Minute, RSABits: 2048}
+
 // testGrace is the grace period of the token store in the tests.
 const testGrace = 16 * time.Minute
 
@@ -135,11 +138,15 @@ func newEnv(t testing.TB, configure ...func(*server.Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	set, err := keys.Open(filepath.Join(dir, "keys.json"), time.Now())
+	e := &env{store: store, users: &countingUsers{Users: store}, observer: &countingObserver{}, logs: &syncBuffer{}}
+	set, err := keys.NewManager(store, bytes.Repeat([]byte{1}, keys.KEKSize), testKeyPolicy, e.now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{store: store, keys: set, users: &countingUsers{Users: store}, observer: &countingObserver{}, logs: &syncBuffer{}}
+	if _, err := set.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.keys = set
 	e.redis = redistest.Start(t)
 	opt, err := redis.ParseURL(e.redis.URL)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"authserver/keys"
 	"authserver/userstore"
 )
 
@@ -33,19 +35,35 @@ type Config struct {
 	MetricsAddr        string
 	Argon2             userstore.Params
 	NoBootstrap        bool
+	// KeyRotationPeriod, JWKSMaxAge, KeyPollInterval and RSABits govern the
+	// signing keys: see keys.Policy.
+	KeyRotationPeriod time.Duration
+	JWKSMaxAge        time.Duration
+	KeyPollInterval   time.Duration
+	RSABits           int
+	// KeyEncryptionKey is the base64 key-encryption key from the
+	// environment only (kekEnv): a flag would show it in process lists.
+	KeyEncryptionKey string
 }
+
+// kekEnv is the environment variable of the key-encryption key.
+const kekEnv = envPrefix + "KEY_ENCRYPTION_KEY"
 
 // defaults returns the configuration used when nothing is set.
 func defaults() Config {
 	return Config{
-		DataDir:         "./authserver-data",
-		Issuer:          "http://localhost:8080",
-		Addr:            ":8080",
-		AccessTokenTTL:  15 * time.Minute,
-		RefreshIdle:     14 * day,
-		RefreshLifetime: 90 * day,
-		MetricsAddr:     "127.0.0.1:9464",
-		Argon2:          userstore.DefaultParams,
+		DataDir:           "./authserver-data",
+		Issuer:            "http://localhost:8080",
+		Addr:              ":8080",
+		AccessTokenTTL:    15 * time.Minute,
+		RefreshIdle:       14 * day,
+		RefreshLifetime:   90 * day,
+		MetricsAddr:       "127.0.0.1:9464",
+		Argon2:            userstore.DefaultParams,
+		KeyRotationPeriod: 30 * day,
+		JWKSMaxAge:        15 * time.Minute,
+		KeyPollInterval:   30 * time.Second,
+		RSABits:           2048,
 	}
 }
 
@@ -61,6 +79,10 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Var((*duration)(&c.RefreshLifetime), "refresh-lifetime", "a refresh token family ends this long after the login, however used")
 	fs.Var((*duration)(&c.RefreshRetryWindow), "refresh-retry-window", "how long the previous refresh token may be replayed for the same successor (0: off)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "listen address of /metrics (empty: no metrics listener)")
+	fs.Var((*duration)(&c.KeyRotationPeriod), "key-rotation-period", "how long a signing key signs before the next one takes over")
+	fs.Var((*duration)(&c.JWKSMaxAge), "jwks-max-age", "Cache-Control max-age of the JWKS; a new key is published this long (plus the poll interval and a minute) before it signs")
+	fs.Var((*duration)(&c.KeyPollInterval), "key-poll-interval", "how often a replica performs due key transitions and picks up those of others")
+	fs.IntVar(&c.RSABits, "rsa-bits", c.RSABits, "modulus size of new RSA signing keys: 2048, 3072 or 4096")
 	fs.Func("argon2-memory", fmt.Sprintf("Argon2id memory of new password hashes, KiB (default %d)", c.Argon2.Memory), uintSetter(&c.Argon2.Memory))
 	fs.Func("argon2-time", fmt.Sprintf("Argon2id passes of new password hashes (default %d)", c.Argon2.Time), uintSetter(&c.Argon2.Time))
 	fs.Func("argon2-threads", fmt.Sprintf("Argon2id parallelism of new password hashes (default %d)", c.Argon2.Threads), func(s string) error {
@@ -140,6 +162,15 @@ func (c *Config) Validate() error {
 	check(c.Argon2.Memory < 8*uint32(c.Argon2.Threads) || c.Argon2.Memory > 4<<20, "--argon2-memory %d: want from 8×threads to 4194304 KiB", c.Argon2.Memory)
 	check(c.Argon2.Time < 1 || c.Argon2.Time > 100, "--argon2-time %d: want from 1 to 100", c.Argon2.Time)
 	check(c.Argon2.Threads < 1, "--argon2-threads: want from 1 to 255")
+	check(c.JWKSMaxAge < time.Second || c.JWKSMaxAge > 24*time.Hour || c.JWKSMaxAge%time.Second != 0, "--jwks-max-age %v: want whole seconds from 1s to 24h", c.JWKSMaxAge)
+	check(c.KeyPollInterval < 100*time.Millisecond || c.KeyPollInterval > 10*time.Minute, "--key-poll-interval %v: want from 100ms to 10m", c.KeyPollInterval)
+	if err := c.keyPolicy().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--key-rotation-period, --jwks-max-age, --rsa-bits: %w", err))
+	}
+	if c.KeyEncryptionKey != "" {
+		_, err := c.kek()
+		check(err != nil, "%s: %v", kekEnv, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -151,8 +182,37 @@ func (c *Config) databasePath() string {
 	return filepath.Join(c.DataDir, "authserver.db")
 }
 
-// keysPath is the file of the signing keys.
-func (c *Config) keysPath() string { return filepath.Join(c.DataDir, "keys.json") }
+// keyMargin is added to the publication lead of a new key, and clockSkew to
+// the retention of a retired one.
+const (
+	keyMargin = time.Minute
+	clockSkew = time.Minute
+)
+
+// keyPolicy is the signing-key lifecycle of the configuration: a new key is
+// published a JWKS max-age plus a poll interval plus a margin before it
+// signs; a retired key stays an access-token lifetime plus clock skew plus
+// a poll interval (a replica that has not polled yet may still sign with
+// it).
+func (c *Config) keyPolicy() keys.Policy {
+	return keys.Policy{
+		Period:  c.KeyRotationPeriod,
+		Publish: c.JWKSMaxAge + c.KeyPollInterval + keyMargin,
+		Retain:  c.AccessTokenTTL + clockSkew + c.KeyPollInterval,
+		RSABits: c.RSABits,
+	}
+}
+
+// kek decodes the key-encryption key of the environment: 32 bytes in
+// standard or URL-safe base64.
+func (c *Config) kek() ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if k, err := enc.DecodeString(c.KeyEncryptionKey); err == nil && len(k) == keys.KEKSize {
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("want %d bytes in base64 (openssl rand -base64 32)", keys.KEKSize)
+}
 
 // ensureDataDir creates the data directory, readable by its owner only.
 func (c *Config) ensureDataDir() error {

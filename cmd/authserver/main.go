@@ -80,6 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return 2
 	}
 	err := applyEnv(fs, getenv)
+	e.cfg.KeyEncryptionKey = getenv(kekEnv)
 	if err == nil {
 		err = e.cfg.Validate()
 	}

@@ -213,12 +213,12 @@ func TestFirstStart(t *testing.T) {
 		t.Fatalf("printed curl command answered %s", out)
 	}
 	s.stop(t)
-	for _, f := range []string{"keys.json", "authserver.db"} {
+	for _, f := range []string{"key-encryption-key", "authserver.db"} {
 		fi, err := os.Stat(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f == "keys.json" && fi.Mode().Perm() != 0o600 {
+		if f == "key-encryption-key" && fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s mode %v, want 0600", f, fi.Mode().Perm())
 		}
 	}
@@ -339,7 +339,10 @@ func TestCommandErrors(t *testing.T) {
 		{"", []string{"client", "create", "--id", "x", "--grant", "password", "--scope", `a"b`}, "scope"},
 		{"short\n", []string{"client", "create", "--id", "x", "--grant", "password", "--secret-stdin"}, "at least 32"},
 		{"", []string{"client", "create", "--id", "x", "--grant", "client_credentials", "--public"}, "public client"},
-		{"", []string{"keys", "list"}, "no such file"},
+		{"", []string{"keys", "rotate", "--alg", "HS256"}, "HS256"},
+		{"", []string{"serve", "--rsa-bits", "1024", "--jwks-max-age", "1.5s"}, "--rsa-bits"},
+		{"", []string{"serve", "--jwks-max-age", "1.5s"}, "--jwks-max-age"},
+		{"", []string{"serve", "--key-rotation-period", "10m"}, "--key-rotation-period"},
 		{"", []string{"serve", "--issuer", "ftp://x/", "--access-token-ttl", "1s"}, "--access-token-ttl"},
 		{"", []string{"serve", "--issuer", "ftp://x/"}, "--issuer"},
 		{"", []string{"frobnicate"}, "unknown command"},

@@ -26,7 +26,7 @@ import (
 var (
 	_ server.Users    = (*userstore.Store)(nil)
 	_ server.Clients  = (*userstore.Store)(nil)
-	_ server.Signer   = (*keys.Set)(nil)
+	_ server.Signer   = (*keys.Manager)(nil)
 	_ server.Observer = (*metrics.Metrics)(nil)
 )
 
@@ -65,14 +65,21 @@ func serve(e *env) error {
 	if err != nil {
 		return err
 	}
-	signer, err := keys.Open(e.cfg.keysPath(), time.Now())
+	signer, err := keyManager(e, users, log)
 	if err != nil {
 		return err
+	}
+	events, err := signer.Step(e.ctx)
+	if err != nil {
+		return err
+	}
+	for _, ev := range events {
+		log.Info(ev, "event", "signing_key_transition")
 	}
 	srv, err := server.New(server.Config{
 		Issuer:             e.cfg.Issuer,
 		AccessTokenTTL:     e.cfg.AccessTokenTTL,
-		JWKSMaxAge:         15 * time.Minute,
+		JWKSMaxAge:         e.cfg.JWKSMaxAge,
 		RefreshIdle:        e.cfg.RefreshIdle,
 		RefreshLifetime:    e.cfg.RefreshLifetime,
 		RefreshRetryWindow: e.cfg.RefreshRetryWindow,
@@ -116,6 +123,7 @@ func serve(e *env) error {
 	if st.purge != nil {
 		go purgeLoop(e.ctx, log, st.purge)
 	}
+	go signer.Run(e.ctx, e.cfg.KeyPollInterval, log)
 	log.Info("listening", "addr", ln.Addr().String(), "issuer", e.cfg.Issuer, "version", version)
 	done := make(chan error, len(servers))
 	for i, s := range servers {

@@ -18,7 +18,7 @@ import (
 
 // grace is how long token-store records outlive their end: an access token
 // issued at the last moment of a family is still checked against it.
-func (c *Config) grace() time.Duration { return c.AccessTokenTTL + time.Minute }
+func (c *Config) grace() time.Duration { return c.AccessTokenTTL + clockSkew }
 
 // stores are the opened user and token stores of a command.
 type stores struct {

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) *userstore.Store) {
 		{"Scopes", testScopes},
 		{"Empty", testEmpty},
 		{"ConcurrentCreateUser", testConcurrentCreateUser},
+		{"KeySetCompareAndSwap", testKeySetCompareAndSwap},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, open(t)) })
@@ -444,5 +445,45 @@ func testSetPasswordHash(t *testing.T, s *userstore.Store) {
 	}
 	if err := s.SetPasswordHash(ctx, "alice@example.com", "plaintext"); err == nil {
 		t.Error("a plaintext password was stored as a hash")
+	}
+}
+
+func testKeySetCompareAndSwap(t *testing.T, s *userstore.Store) {
+	ctx := t.Context()
+	if v, data, err := s.LoadKeySet(ctx); v != 0 || data != nil || err != nil {
+		t.Fatalf("empty store: %d %q %v", v, data, err)
+	}
+	// Of 8 concurrent swaps from each version, exactly one succeeds.
+	for version := int64(0); version < 3; version++ {
+		var wg sync.WaitGroup
+		won := make(chan string, 8)
+		for i := range 8 {
+			wg.Go(func() {
+				data := fmt.Sprintf("set %d by %d", version+1, i)
+				ok, err := s.SwapKeySet(ctx, version, []byte(data))
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					won <- data
+				}
+			})
+		}
+		wg.Wait()
+		close(won)
+		var winners []string
+		for w := range won {
+			winners = append(winners, w)
+		}
+		if len(winners) != 1 {
+			t.Fatalf("from version %d: %d swaps succeeded, want 1", version, len(winners))
+		}
+		v, data, err := s.LoadKeySet(ctx)
+		if err != nil || v != version+1 || string(data) != winners[0] {
+			t.Fatalf("after version %d: %d %q %v, want %d %q", version, v, data, err, version+1, winners[0])
+		}
+	}
+	if ok, err := s.SwapKeySet(ctx, 1, []byte("stale")); ok || err != nil {
+		t.Fatalf("a swap from a stale version: %v %v", ok, err)
 	}
 }
