@@ -171,7 +171,7 @@ func TestManualRotation(t *testing.T) {
 		t.Fatalf("after rotate: %v", got)
 	}
 	next := find(m.Current().keys, EdDSA, StateNext)
-	if want := c.now().UTC().Truncate(time.Second).Add(policy.Publish); !next.ActivateAt.Equal(want) {
+	if want := c.now().UTC().Add(policy.Publish); !next.ActivateAt.Equal(want) {
 		t.Errorf("activates at %v, want %v", next.ActivateAt, want)
 	}
 	c.advance(policy.Publish - time.Second)

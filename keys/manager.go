@@ -225,7 +225,7 @@ func (m *Manager) JWKS() ([]byte, string) { return m.Current().JWKS() }
 // plan returns the keys after the transitions due at now, and a description
 // of each; rotate lists the algorithms whose rotation starts now.
 func (p Policy) plan(ks []*key, now time.Time, rotate []string) ([]*key, []string, error) {
-	now = now.UTC().Truncate(time.Second)
+	now = now.UTC()
 	var out []*key
 	var events []string
 	for _, k := range ks {

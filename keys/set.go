@@ -45,7 +45,7 @@ const (
 )
 
 // Info describes one key without its private part: its state and the times
-// of its transitions, UTC, in whole seconds. Zero times have not happened.
+// of its transitions, in UTC. Zero times have not happened.
 type Info struct {
 	KID   string
 	Alg   string // "RS256" or "EdDSA"

@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -94,5 +96,38 @@ func rsaCeiling(b *testing.B) func() error {
 	return func() error {
 		_, err := rsa.SignPKCS1v15(nil, priv, crypto.SHA256, sum[:])
 		return err
+	}
+}
+
+// BenchmarkJWKS measures JWKS requests over loopback HTTP, with parallel
+// clients, beside its ceiling in the same run: a handler that writes the
+// same bytes with no logic at all.
+func BenchmarkJWKS(b *testing.B) {
+	e := newEnv(b)
+	body, _ := e.keys.JWKS()
+	static := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		w.Write(body)
+	}))
+	defer static.Close()
+	for _, tc := range []struct{ name, url string }{
+		{"jwks", e.srv.URL + "/.well-known/jwks.json"},
+		{"static_ceiling", static.URL},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					resp, err := http.Get(tc.url)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n, _ := io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || n != int64(len(body)) {
+						b.Fatalf("status %d, %d bytes", resp.StatusCode, n)
+					}
+				}
+			})
+		})
 	}
 }
