@@ -92,15 +92,15 @@ const maxSwaps = 5
 
 // Load reads the stored set without changing it.
 func (m *Manager) Load(ctx context.Context) error {
-	_, err := m.update(ctx, func(ks []*key, _ time.Time) ([]*key, []string, error) { return ks, nil, nil })
+	_, err := m.update(ctx, func(ks []*key) ([]*key, []string, error) { return ks, nil, nil })
 	return err
 }
 
 // Step performs the transitions that are due now (first keys, publication,
 // activation, retirement, removal) and returns what it did.
 func (m *Manager) Step(ctx context.Context) ([]string, error) {
-	return m.update(ctx, func(ks []*key, now time.Time) ([]*key, []string, error) {
-		return m.policy.plan(ks, now, nil)
+	return m.update(ctx, func(ks []*key) ([]*key, []string, error) {
+		return m.policy.plan(ks, m.now, nil)
 	})
 }
 
@@ -113,14 +113,14 @@ func (m *Manager) Rotate(ctx context.Context, rotate ...string) ([]string, error
 			return nil, fmt.Errorf("keys: no keys of alg %q", alg)
 		}
 	}
-	return m.update(ctx, func(ks []*key, now time.Time) ([]*key, []string, error) {
-		return m.policy.plan(ks, now, rotate)
+	return m.update(ctx, func(ks []*key) ([]*key, []string, error) {
+		return m.policy.plan(ks, m.now, rotate)
 	})
 }
 
 // update applies change to the stored set by compare-and-swap, retrying
 // when another replica changed it meanwhile, and installs the result.
-func (m *Manager) update(ctx context.Context, change func([]*key, time.Time) ([]*key, []string, error)) ([]string, error) {
+func (m *Manager) update(ctx context.Context, change func([]*key) ([]*key, []string, error)) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for range maxSwaps {
@@ -132,7 +132,7 @@ func (m *Manager) update(ctx context.Context, change func([]*key, time.Time) ([]
 		if err != nil {
 			return nil, err
 		}
-		next, events, err := change(ks, m.now())
+		next, events, err := change(ks)
 		if err != nil {
 			return nil, err
 		}
@@ -222,10 +222,12 @@ func (m *Manager) Verify(token string) ([]byte, error) { return m.Current().Veri
 // JWKS returns the JWK Set of the current set (see Set.JWKS).
 func (m *Manager) JWKS() ([]byte, string) { return m.Current().JWKS() }
 
-// plan returns the keys after the transitions due at now, and a description
-// of each; rotate lists the algorithms whose rotation starts now.
-func (p Policy) plan(ks []*key, now time.Time, rotate []string) ([]*key, []string, error) {
-	now = now.UTC()
+// plan returns the keys after the transitions due now, and a description
+// of each; rotate lists the algorithms whose rotation starts now. A new key
+// is dated after it was generated (which may take a while for RSA), so that
+// its publication lead counts from when it can be stored.
+func (p Policy) plan(ks []*key, clock func() time.Time, rotate []string) ([]*key, []string, error) {
+	now := clock().UTC()
 	var out []*key
 	var events []string
 	for _, k := range ks {
@@ -245,19 +247,21 @@ func (p Policy) plan(ks []*key, now time.Time, rotate []string) ([]*key, []strin
 			if err != nil {
 				return nil, nil, err
 			}
-			k.State, k.Created, k.Activated = StateActive, now, now
+			created := clock().UTC()
+			k.State, k.Created, k.Activated = StateActive, created, created
 			out = append(out, k)
 			events = append(events, fmt.Sprintf("%s key %s created and active", alg, k.KID))
 		case next == nil && (slices.Contains(rotate, alg) || !now.Before(active.Activated.Add(p.Period-p.Publish))):
-			at := now.Add(p.Publish)
-			if !slices.Contains(rotate, alg) {
-				at = latest(at, active.Activated.Add(p.Period))
-			}
 			k, err := generate(alg, p.RSABits)
 			if err != nil {
 				return nil, nil, err
 			}
-			k.State, k.Created, k.ActivateAt = StateNext, now, at
+			created := clock().UTC()
+			at := created.Add(p.Publish)
+			if !slices.Contains(rotate, alg) {
+				at = latest(at, active.Activated.Add(p.Period))
+			}
+			k.State, k.Created, k.ActivateAt = StateNext, created, at
 			out = append(out, k)
 			events = append(events, fmt.Sprintf("%s key %s published as next; it activates at %s", alg, k.KID, at.Format(time.RFC3339)))
 		case next != nil:
