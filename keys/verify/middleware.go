@@ -68,36 +68,34 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 // (RFC 6750 §3.1). It runs behind Middleware, and answers 401 to a request
 // that did not pass Middleware.
 func RequireScope(scope string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, ok := ClaimsFrom(r.Context())
-		if !ok {
-			unverified(w)
-			return
-		}
-		if !c.HasScope(scope) {
-			challenge := fmt.Sprintf(`Bearer realm=%q, error="insufficient_scope", scope=%q`, c.Issuer, scope)
-			deny(w, http.StatusForbidden, challenge, "insufficient_scope", "the access token lacks scope "+scope)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return require(func(c *Claims) bool { return c.HasScope(scope) }, func(w http.ResponseWriter, c *Claims) {
+		challenge := fmt.Sprintf(`Bearer realm=%q, error="insufficient_scope", scope=%q`, c.Issuer, scope)
+		deny(w, http.StatusForbidden, challenge, "insufficient_scope", "the access token lacks scope "+scope)
+	}, next)
 }
 
 // RequireRole lets a request through to next only if its token's user has
 // role; otherwise it answers 403 access_denied. It runs behind Middleware,
 // and answers 401 to a request that did not pass Middleware.
 func RequireRole(role string, next http.Handler) http.Handler {
+	return require(func(c *Claims) bool { return c.HasRole(role) }, func(w http.ResponseWriter, _ *Claims) {
+		deny(w, http.StatusForbidden, "", "access_denied", "the user lacks a role this resource requires")
+	}, next)
+}
+
+// require lets a request through to next only if allowed holds for the
+// claims Middleware put in its context; otherwise refuse answers.
+func require(allowed func(*Claims) bool, refuse func(http.ResponseWriter, *Claims), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, ok := ClaimsFrom(r.Context())
-		if !ok {
+		switch {
+		case !ok:
 			unverified(w)
-			return
+		case !allowed(c):
+			refuse(w, c)
+		default:
+			next.ServeHTTP(w, r)
 		}
-		if !c.HasRole(role) {
-			deny(w, http.StatusForbidden, "", "access_denied", "the user lacks a role this resource requires")
-			return
-		}
-		next.ServeHTTP(w, r)
 	})
 }
 
