@@ -89,8 +89,14 @@ func step(t *testing.T, m *Manager) []string {
 func TestLifecycle(t *testing.T) {
 	c := newClock()
 	m := newManager(t, openStore(t), c, kek)
+	if err := m.Current().Ready(); err == nil {
+		t.Error("an empty set is ready")
+	}
 	step(t, m)
 	first := m.Current()
+	if err := first.Ready(); err != nil {
+		t.Errorf("the first set: %v", err)
+	}
 	if got := states(first); !slices.Equal(got, []string{"EdDSA:active", "RS256:active"}) {
 		t.Fatalf("first start: %v", got)
 	}

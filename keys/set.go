@@ -128,6 +128,17 @@ func (s *Set) Verify(token string) ([]byte, error) {
 	return claims, nil
 }
 
+// Ready reports an algorithm without an active key: the set cannot sign
+// its tokens.
+func (s *Set) Ready() error {
+	for _, alg := range algs {
+		if s.active[alg] == nil {
+			return fmt.Errorf("keys: no active %s key", alg)
+		}
+	}
+	return nil
+}
+
 // JWKS returns the public JWK Set (RFC 7517 §5) of every published key and
 // its strong entity tag (RFC 9110 §8.8.3). Both are computed once per
 // version, from the keys alone, so every replica serves the same bytes;

@@ -100,6 +100,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.As(err, &e) {
 		e = &Error{Code: o2errors.ErrServerError, Description: "internal error", Status: http.StatusInternalServerError, cause: err}
 	}
+	if e.Code != nil {
+		info(r.Context()).errorCode = e.Code.Error()
+	}
 	if e.Status >= 500 {
 		s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "error", e.Code.Error(), "cause", e.cause)
 	}

@@ -43,6 +43,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.observer.Introspection(resp.Active)
 	writeJSON(w, http.StatusOK, resp)
 }
 

@@ -112,10 +112,26 @@ type Signer interface {
 	JWKS() (body []byte, etag string)
 }
 
-// Observer counts security events; the metrics package implements it.
+// Observer counts what the server does; the metrics package implements it.
+// Every string it is given comes from a small fixed set, or is a registered
+// client's id: never a user id, a secret or a token.
 type Observer interface {
+	// HTTPRequest observes one request to a handler (see the Handler* names).
+	HTTPRequest(handler, method string, code int, d time.Duration)
+	// TokenRequest observes one token request: its grant type (one the
+	// server supports, or "other"), the client's id ("unknown" before the
+	// client authenticated) and "ok" or the OAuth error code.
+	TokenRequest(grantType, clientID, result string, d time.Duration)
 	// RefreshReused counts a rotated refresh token presented again.
 	RefreshReused()
+	// Revocation counts a token revoked at the revocation endpoint:
+	// "access_token" or "refresh_token".
+	Revocation(tokenType string)
+	// Introspection counts an introspection answer.
+	Introspection(active bool)
+	// TokenStoreOp observes one token-store call; err is an outage, never a
+	// "not found" or another answer of the contract.
+	TokenStoreOp(op string, d time.Duration, err error)
 }
 
 // Errors of the token store. Each is answered with invalid_grant; ErrReused

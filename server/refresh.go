@@ -132,6 +132,8 @@ func (s *Server) refreshGrant(ctx context.Context, c *Client, form url.Values) (
 		if err := s.tokens.RevokeFamily(ctx, presented.userID, presented.familyID); err != nil {
 			return nil, unavailable(err)
 		}
+		s.log.InfoContext(ctx, "refresh token family revoked", "event", "family_revoked", "reason", "user_inactive",
+			"family", presented.familyID, "client_id", c.ID, "user_id", presented.userID)
 		return nil, invalidGrant("the refresh token is invalid")
 	}
 	if err != nil {

@@ -122,7 +122,7 @@ func TestRefreshReuseRevokesFamily(t *testing.T) {
 		t.Fatalf("refresh: %d %s", second.status, second.raw)
 	}
 	wantError(t, e.refresh(t, conf, old), 400, "invalid_grant")
-	if n := e.observer.reused.Load(); n != 1 {
+	if n := int64(e.metric(t, "authserver_refresh_reuse_detected_total")); n != 1 {
 		t.Errorf("reuse counted %d times, want 1", n)
 	}
 	wantError(t, e.refresh(t, conf, second.str("refresh_token")), 400, "invalid_grant")
@@ -158,7 +158,7 @@ func TestRefreshClientBinding(t *testing.T) {
 	if r := e.refresh(t, conf, rt); r.status != 200 {
 		t.Fatalf("the right client after refused attempts: %d %s", r.status, r.raw)
 	}
-	if n := e.observer.reused.Load(); n != 0 {
+	if n := int64(e.metric(t, "authserver_refresh_reuse_detected_total")); n != 0 {
 		t.Errorf("refused attempts counted as reuse: %d", n)
 	}
 }
@@ -299,7 +299,7 @@ func TestRefreshRetryWindow(t *testing.T) {
 	late.advance(11 * time.Second)
 	wantError(t, late.refresh(t, conf, a0), 400, "invalid_grant")
 	wantError(t, late.refresh(t, conf, a1), 400, "invalid_grant")
-	if late.observer.reused.Load() != 1 {
+	if int64(late.metric(t, "authserver_refresh_reuse_detected_total")) != 1 {
 		t.Error("a replay outside the window was not counted as reuse")
 	}
 }

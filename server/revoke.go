@@ -37,6 +37,7 @@ func (s *Server) revokeToken(ctx context.Context, c *Client, form url.Values) er
 		if err := s.tokens.RevokeAccessToken(ctx, claims.ID, time.Unix(claims.Expiry, 0)); err != nil {
 			return unavailable(err)
 		}
+		s.observer.Revocation("access_token")
 		return nil
 	}
 	st, ok, err := s.lookupRefresh(ctx, raw)
@@ -51,5 +52,8 @@ func (s *Server) revokeToken(ctx context.Context, c *Client, form url.Values) er
 	if err := s.tokens.RevokeFamily(ctx, st.token.userID, st.token.familyID); err != nil {
 		return unavailable(err)
 	}
+	s.observer.Revocation("refresh_token")
+	s.log.InfoContext(ctx, "refresh token family revoked", "event", "family_revoked", "reason", "revocation",
+		"family", st.token.familyID, "client_id", c.ID, "user_id", st.token.userID)
 	return nil
 }

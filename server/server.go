@@ -31,8 +31,10 @@ type Config struct {
 	Clients Clients
 	Signer  Signer
 	Tokens  Tokens
-	// Observer counts security events; nil counts nothing.
+	// Observer counts what the server does; nil counts nothing.
 	Observer Observer
+	// Checks are the readiness checks of /readyz.
+	Checks []Check
 
 	// Logger receives failures; nil discards them.
 	Logger *slog.Logger
@@ -56,12 +58,8 @@ type Server struct {
 	log         *slog.Logger
 	now         func() time.Time
 	grants      map[string]grantFunc
+	checks      []Check
 }
-
-// nopObserver counts nothing.
-type nopObserver struct{}
-
-func (nopObserver) RefreshReused() {}
 
 // New returns a server for cfg.
 func New(cfg Config) (*Server, error) {
@@ -89,6 +87,7 @@ func New(cfg Config) (*Server, error) {
 		observer:    cfg.Observer,
 		log:         cfg.Logger,
 		now:         cfg.Now,
+		checks:      cfg.Checks,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -99,6 +98,7 @@ func New(cfg Config) (*Server, error) {
 	if s.observer == nil {
 		s.observer = nopObserver{}
 	}
+	s.tokens = observedTokens{Tokens: cfg.Tokens, observer: s.observer}
 	s.grants = map[string]grantFunc{
 		oauth2.PasswordCredentials.String(): s.passwordGrant,
 		oauth2.Refreshing.String():          s.refreshGrant,
@@ -116,19 +116,29 @@ const (
 	MetadataPath   = "/.well-known/oauth-authorization-server"
 	OpenIDPath     = "/.well-known/openid-configuration"
 	HealthPath     = "/healthz"
+	ReadyPath      = "/readyz"
 )
 
 // Handler returns the HTTP handler of all endpoints.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc(TokenPath, s.post(s.token))
-	mux.HandleFunc(RevokePath, s.post(s.revoke))
-	mux.HandleFunc(IntrospectPath, s.post(s.introspect))
-	mux.HandleFunc(UserinfoPath, s.get(s.userinfo))
-	mux.HandleFunc(JWKSPath, s.get(s.jwks))
-	mux.HandleFunc(MetadataPath, s.get(s.metadata))
-	mux.HandleFunc(OpenIDPath, s.get(s.metadata))
-	mux.HandleFunc(HealthPath, s.get(s.health))
+	for _, r := range []struct {
+		path, name string
+		h          http.HandlerFunc
+	}{
+		{TokenPath, HandlerToken, s.post(s.token)},
+		{RevokePath, HandlerRevoke, s.post(s.revoke)},
+		{IntrospectPath, HandlerIntrospect, s.post(s.introspect)},
+		{UserinfoPath, HandlerUserinfo, s.get(s.userinfo)},
+		{JWKSPath, HandlerJWKS, s.get(s.jwks)},
+		{MetadataPath, HandlerMetadata, s.get(s.metadata)},
+		{OpenIDPath, HandlerMetadata, s.get(s.metadata)},
+		{HealthPath, HandlerHealthz, s.get(s.health)},
+		{ReadyPath, HandlerReadyz, s.get(s.ready)},
+		{"/", HandlerOther, http.NotFound},
+	} {
+		mux.Handle(r.path, s.observe(r.name, r.h))
+	}
 	return secureHeaders(mux)
 }
 
@@ -174,11 +184,4 @@ func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow 
 	e := invalidRequest("method %s is not allowed; use %s", r.Method, allow)
 	e.Status = http.StatusMethodNotAllowed
 	s.writeError(w, r, e)
-}
-
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, struct {
-		Status string `json:"status"`
-	}{"ok"})
 }

@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"authserver/keys"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"authserver/metrics"
 	"authserver/server"
 	"authserver/tokenstore/redisstore"
 	"authserver/tokenstore/redistest"
@@ -56,10 +58,42 @@ func (c *countingUsers) Authenticate(ctx context.Context, email, password string
 	return c.Users.Authenticate(ctx, email, password)
 }
 
-// countingObserver counts the security events the server reports.
-type countingObserver struct{ reused atomic.Int64 }
-
-func (o *countingObserver) RefreshReused() { o.reused.Add(1) }
+// metric returns the sum of the series of name in e's registry whose
+// labels include the given name/value pairs.
+func (e *env) metric(t testing.TB, name string, labels ...string) float64 {
+	t.Helper()
+	families, err := e.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue series
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				sum += m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return sum
+}
 
 // env is a running server on a real SQLite user store, a real Redis token
 // store (a throwaway redis-server) and real keys, with a clock the test
@@ -69,7 +103,7 @@ type env struct {
 	store    *userstore.Store
 	keys     *keys.Manager
 	users    *countingUsers
-	observer *countingObserver
+	registry *prometheus.Registry
 	redis    *redistest.Server
 	tokens   *redisstore.Store
 	logs     *syncBuffer
@@ -138,7 +172,12 @@ func newEnv(t testing.TB, configure ...func(*server.Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := &env{store: store, users: &countingUsers{Users: store}, observer: &countingObserver{}, logs: &syncBuffer{}}
+	e := &env{store: store, users: &countingUsers{Users: store}, registry: prometheus.NewPedanticRegistry(), logs: &syncBuffer{}}
+	observer, err := metrics.New(e.registry, metrics.Options{PerClient: true, Backend: "redis"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.ObserveHashing(observer)
 	set, err := keys.NewManager(store, bytes.Repeat([]byte{1}, keys.KEKSize), testKeyPolicy, e.now)
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +234,7 @@ func newEnv(t testing.TB, configure ...func(*server.Config)) *env {
 		Clients:         store,
 		Signer:          set,
 		Tokens:          e.tokens,
-		Observer:        e.observer,
+		Observer:        observer,
 		Logger:          slog.New(slog.NewJSONHandler(e.logs, nil)),
 		Now:             e.now,
 	}
@@ -232,6 +271,12 @@ type reply struct {
 
 func (e *env) do(t testing.TB, r request) reply {
 	t.Helper()
+	return e.doWith(t, r)
+}
+
+// doWith sends r with extra header name/value pairs.
+func (e *env) doWith(t testing.TB, r request, header ...string) reply {
+	t.Helper()
 	if r.method == "" {
 		r.method = http.MethodPost
 	}
@@ -255,6 +300,9 @@ func (e *env) do(t testing.TB, r request) reply {
 	}
 	if r.auth != "" {
 		req.Header.Set("Authorization", r.auth)
+	}
+	for i := 0; i < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	return send(t, req)
 }

@@ -39,12 +39,25 @@ type tokenResponse struct {
 // grant. No resource owner credential is looked at before the client has
 // authenticated.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	resp, err := s.tokenRequest(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
+	} else {
+		writeJSON(w, http.StatusOK, resp)
 	}
-	writeJSON(w, http.StatusOK, resp)
+	ri := info(r.Context())
+	grant, client, result := ri.grantType, ri.clientID, ri.errorCode
+	if _, ok := s.grants[grant]; !ok {
+		grant = "other"
+	}
+	if client == "" {
+		client = "unknown"
+	}
+	if result == "" {
+		result = "ok"
+	}
+	s.observer.TokenRequest(grant, client, result, time.Since(start))
 }
 
 func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (*tokenResponse, error) {
@@ -73,10 +86,12 @@ func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request) (url.Valu
 	if err != nil {
 		return nil, nil, err
 	}
+	info(r.Context()).grantType = form.Get("grant_type")
 	c, err := s.authenticateClient(r, form)
 	if err != nil {
 		return nil, nil, err
 	}
+	info(r.Context()).clientID = c.ID
 	return form, c, nil
 }
 

@@ -35,6 +35,33 @@ type Store struct {
 	// dummy is a hash with params that Authenticate verifies for an unknown
 	// email, so that it costs as much as a known one.
 	dummy string
+	// hashing is told of every Argon2id computation of Authenticate.
+	hashing HashObserver
+}
+
+// HashObserver is told of every Argon2id computation of a login; the
+// metrics package implements it.
+type HashObserver interface {
+	HashStarted()
+	HashFinished(d time.Duration)
+}
+
+// nopHashObserver observes nothing.
+type nopHashObserver struct{}
+
+func (nopHashObserver) HashStarted()                 {}
+func (nopHashObserver) HashFinished(d time.Duration) {}
+
+// ObserveHashing makes o observe the Argon2id computations of Authenticate.
+// Call it before the Store is shared.
+func (s *Store) ObserveHashing(o HashObserver) { s.hashing = o }
+
+// hash runs one Argon2id computation, observed.
+func (s *Store) hash(compute func()) {
+	s.hashing.HashStarted()
+	start := time.Now()
+	compute()
+	s.hashing.HashFinished(time.Since(start))
 }
 
 // Open opens the SQLite database file at path, creating it if needed, with a
@@ -64,7 +91,7 @@ func Open(ctx context.Context, path string, p Params) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("userstore: migrate %s: %w", path, err)
 	}
-	return &Store{db: db, params: p, dummy: dummy}, nil
+	return &Store{db: db, params: p, dummy: dummy, hashing: nopHashObserver{}}, nil
 }
 
 // migrate applies, in order of version, each embedded migration not yet

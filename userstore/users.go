@@ -48,7 +48,8 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (serve
 	case err != nil:
 		return server.User{}, fmt.Errorf("userstore: authenticate: %w", err)
 	}
-	ok, rehash, err := s.params.Verify(hash, password)
+	var ok, rehash bool
+	s.hash(func() { ok, rehash, err = s.params.Verify(hash, password) })
 	if err != nil {
 		return server.User{}, fmt.Errorf("userstore: password hash of user %s: %w", u.ID, err)
 	}
@@ -56,7 +57,8 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (serve
 		return server.User{}, server.ErrInvalidCredentials
 	}
 	if rehash {
-		if hash, err = s.params.Hash(password); err != nil {
+		s.hash(func() { hash, err = s.params.Hash(password) })
+		if err != nil {
 			return server.User{}, fmt.Errorf("userstore: rehash password of user %s: %w", u.ID, err)
 		}
 		u.UpdatedAt = now()

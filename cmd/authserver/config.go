@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -33,6 +35,8 @@ type Config struct {
 	RefreshLifetime    time.Duration
 	RefreshRetryWindow time.Duration
 	MetricsAddr        string
+	MetricsPerClient   bool
+	LogFormat          string
 	Argon2             userstore.Params
 	NoBootstrap        bool
 	// KeyRotationPeriod, JWKSMaxAge, KeyPollInterval and RSABits govern the
@@ -59,6 +63,8 @@ func defaults() Config {
 		RefreshIdle:       14 * day,
 		RefreshLifetime:   90 * day,
 		MetricsAddr:       "127.0.0.1:9464",
+		MetricsPerClient:  true,
+		LogFormat:         "json",
 		Argon2:            userstore.DefaultParams,
 		KeyRotationPeriod: 30 * day,
 		JWKSMaxAge:        15 * time.Minute,
@@ -79,6 +85,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Var((*duration)(&c.RefreshLifetime), "refresh-lifetime", "a refresh token family ends this long after the login, however used")
 	fs.Var((*duration)(&c.RefreshRetryWindow), "refresh-retry-window", "how long the previous refresh token may be replayed for the same successor (0: off)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "listen address of /metrics (empty: no metrics listener)")
+	fs.BoolVar(&c.MetricsPerClient, "metrics-per-client", c.MetricsPerClient, "label token request metrics with the client id (false for fleets with very many clients)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
 	fs.Var((*duration)(&c.KeyRotationPeriod), "key-rotation-period", "how long a signing key signs before the next one takes over")
 	fs.Var((*duration)(&c.JWKSMaxAge), "jwks-max-age", "Cache-Control max-age of the JWKS; a new key is published this long (plus the poll interval and a minute) before it signs")
 	fs.Var((*duration)(&c.KeyPollInterval), "key-poll-interval", "how often a replica performs due key transitions and picks up those of others")
@@ -149,6 +157,7 @@ func (c *Config) Validate() error {
 	check(err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.Issuer, "/"),
 		"--issuer %q: want an absolute http or https URL without query, fragment or trailing slash (RFC 8414 §2)", c.Issuer)
 	check(c.DataDir == "", "--data-dir is empty")
+	check(c.LogFormat != "json" && c.LogFormat != "text", "--log-format %q: want json or text", c.LogFormat)
 	check(c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "sqlite:"), "--database-url %q: want empty or sqlite:PATH", c.DatabaseURL)
 	check(c.DatabaseURL == "sqlite:", "--database-url: sqlite: needs a path")
 	if c.RedisURL != "" {
@@ -172,6 +181,14 @@ func (c *Config) Validate() error {
 		check(err != nil, "%s: %v", kekEnv, err)
 	}
 	return errors.Join(errs...)
+}
+
+// logger returns the logger of the configuration, writing to w.
+func (c *Config) logger(w io.Writer) *slog.Logger {
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
 }
 
 // databasePath is the SQLite file the configuration names.

@@ -68,7 +68,7 @@ func when(t time.Time) string {
 // withKeys runs do with the key manager of the configuration.
 func withKeys(e *env, do func(*keys.Manager) error) error {
 	return withUsers(e, func(s *userstore.Store) error {
-		m, err := keyManager(e, s, slog.New(slog.NewTextHandler(e.stderr, nil)))
+		m, err := keyManager(e, s, e.cfg.logger(e.stderr))
 		if err != nil {
 			return err
 		}

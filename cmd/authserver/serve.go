@@ -46,7 +46,7 @@ const (
 )
 
 func serve(e *env) error {
-	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	log := e.cfg.logger(e.stderr)
 	redis.SetLogger(redisLog{log})
 	st, err := openStores(e)
 	if err != nil {
@@ -61,10 +61,11 @@ func serve(e *env) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m, err := metrics.New(reg)
+	m, err := metrics.New(reg, metrics.Options{PerClient: e.cfg.MetricsPerClient, Backend: st.backend})
 	if err != nil {
 		return err
 	}
+	users.ObserveHashing(m)
 	signer, err := keyManager(e, users, log)
 	if err != nil {
 		return err
@@ -89,7 +90,29 @@ func serve(e *env) error {
 		Tokens:             st.tokens,
 		Observer:           m,
 		Logger:             log,
+		Checks: append(st.checks, server.Check{Name: "signing_keys", Run: func(context.Context) error {
+			return signer.Current().Ready()
+		}}),
 	})
+	if err != nil {
+		return err
+	}
+	err = errors.Join(
+		m.WatchKeys(e.cfg.KeyRotationPeriod, func() []metrics.Key {
+			var ks []metrics.Key
+			for _, k := range signer.Current().List() {
+				ks = append(ks, metrics.Key{Alg: k.Alg, State: k.State, Activated: k.Activated})
+			}
+			return ks
+		}, time.Now),
+		m.WatchReadiness(func(ctx context.Context) []metrics.Check {
+			var checks []metrics.Check
+			for _, c := range srv.Ready(ctx) {
+				checks = append(checks, metrics.Check{Name: c.Name, Err: c.Err})
+			}
+			return checks
+		}),
+	)
 	if err != nil {
 		return err
 	}

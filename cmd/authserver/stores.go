@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,10 @@ func (c *Config) grace() time.Duration { return c.AccessTokenTTL + clockSkew }
 type stores struct {
 	users  *userstore.Store
 	tokens server.Tokens
+	// backend names the token store in metrics: "sqlite" or "redis".
+	backend string
+	// checks are the readiness checks of the stores.
+	checks []server.Check
 	// purge deletes expired token records; nil where the store expires
 	// them by itself (Redis).
 	purge  func(now time.Time) error
@@ -45,10 +50,10 @@ func openStores(e *env) (*stores, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &stores{users: users, closer: []io.Closer{users}}
+	s := &stores{users: users, closer: []io.Closer{users}, checks: []server.Check{{Name: "database", Run: users.Ping}}}
 	if e.cfg.RedisURL == "" {
 		sql := sqlstore.New(users.DB(), sqlstore.Options{Grace: e.cfg.grace()})
-		s.tokens = sql
+		s.tokens, s.backend = sql, "sqlite"
 		s.purge = func(now time.Time) error {
 			_, err := sql.Purge(e.ctx, now)
 			return err
@@ -62,7 +67,8 @@ func openStores(e *env) (*stores, error) {
 	}
 	rdb := connect()
 	s.closer = append(s.closer, rdb)
-	s.tokens = redisstore.New(rdb, redisstore.Options{Grace: e.cfg.grace()})
+	s.tokens, s.backend = redisstore.New(rdb, redisstore.Options{Grace: e.cfg.grace()}), "redis"
+	s.checks = append(s.checks, server.Check{Name: "redis", Run: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }})
 	return s, nil
 }
 

@@ -173,3 +173,38 @@ func TestDurationSettings(t *testing.T) {
 		t.Errorf("exit %d: %s", code, stderr)
 	}
 }
+
+// TestReadinessFollowsRedis: /readyz and authserver_ready follow Redis going
+// away and coming back, while /healthz stays up.
+func TestReadinessFollowsRedis(t *testing.T) {
+	dir := t.TempDir()
+	redis := redistest.Start(t)
+	s := startServer(t, dir, "--no-bootstrap", "--redis-url", redis.URL)
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get(s.url + "/readyz"); code != 200 || !strings.Contains(body, `"redis":"ok"`) || !strings.Contains(body, `"signing_keys":"ok"`) || !strings.Contains(body, `"database":"ok"`) {
+		t.Fatalf("ready: %d %s", code, body)
+	}
+	redis.Stop(t)
+	if code, body := get(s.url + "/readyz"); code != 503 || !strings.Contains(body, `"redis":"failing"`) {
+		t.Errorf("Redis down: %d %s", code, body)
+	}
+	if _, metrics := get(s.metrics); !strings.Contains(metrics, `authserver_ready{check="redis"} 0`) || !strings.Contains(metrics, `authserver_ready{check="database"} 1`) {
+		t.Errorf("metrics with Redis down:\n%s", metrics)
+	}
+	if code, _ := get(s.url + "/healthz"); code != 200 {
+		t.Errorf("healthz with Redis down: %d", code)
+	}
+	redis.Start(t)
+	if code, body := get(s.url + "/readyz"); code != 200 {
+		t.Errorf("Redis back: %d %s", code, body)
+	}
+	s.stop(t)
+}

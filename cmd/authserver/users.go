@@ -66,12 +66,13 @@ func init() {
 	for _, c := range []struct {
 		name, done string
 		change     func(e *env, s *userstore.Store, email string) error
-		// cutOff makes the user's earlier tokens inactive after the change.
-		cutOff bool
+		// event names the security event of a change that makes the
+		// user's earlier tokens inactive; empty for one that does not.
+		event string
 	}{
-		{"disable", "disabled", setActive(false), true},
-		{"enable", "enabled", setActive(true), false},
-		{"delete", "deleted", func(e *env, s *userstore.Store, email string) error { return s.DeleteUser(e.ctx, email) }, true},
+		{"disable", "disabled", setActive(false), "user_disabled"},
+		{"enable", "enabled", setActive(true), ""},
+		{"delete", "deleted", func(e *env, s *userstore.Store, email string) error { return s.DeleteUser(e.ctx, email) }, "user_deleted"},
 	} {
 		commands["user "+c.name] = &command{
 			usage: "user " + c.name + " --email E",
@@ -81,7 +82,7 @@ func init() {
 					if *email == "" {
 						return errors.New("--email is required")
 					}
-					if err := changeUser(e, *email, c.change, c.cutOff); err != nil {
+					if err := changeUser(e, *email, c.change, c.event); err != nil {
 						return err
 					}
 					fmt.Fprintf(e.stdout, "%s user %s\n", c.done, *email)
@@ -109,7 +110,7 @@ func init() {
 				}
 				err = changeUser(e, *email, func(e *env, s *userstore.Store, email string) error {
 					return s.SetPasswordHash(e.ctx, email, hash)
-				}, true)
+				}, "password_changed")
 				if err != nil {
 					return err
 				}
@@ -136,10 +137,11 @@ func emailFlag(fs *flag.FlagSet) *string {
 	return fs.String("email", "", "email of the user (required)")
 }
 
-// changeUser applies change to the user with this email and then, if
-// cutOff, makes every token issued to the user until now inactive: its
-// refresh token families and its access tokens.
-func changeUser(e *env, email string, change func(*env, *userstore.Store, string) error, cutOff bool) error {
+// changeUser applies change to the user with this email and then, if event
+// is not empty, makes every token issued to the user until now inactive (its
+// refresh token families and its access tokens) and logs the security event.
+func changeUser(e *env, email string, change func(*env, *userstore.Store, string) error, event string) error {
+	cutOff := event != ""
 	st, err := openStores(e)
 	if err != nil {
 		return err
@@ -159,6 +161,7 @@ func changeUser(e *env, email string, change func(*env, *userstore.Store, string
 	if err := st.tokens.SetCutoff(e.ctx, u.ID, now, now.Add(e.cfg.RefreshLifetime)); err != nil {
 		return fmt.Errorf("user %s was changed, but revoking its tokens failed; run the command again: %w", email, err)
 	}
+	e.cfg.logger(e.stderr).Info("tokens of user cut off", "event", event, "user_id", u.ID)
 	return nil
 }
 
