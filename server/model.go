@@ -246,3 +246,35 @@ type AccessToken struct {
 	JTI, UserID, FamilyID string
 	IssuedAt              time.Time
 }
+
+// Backoff is how failures lock a key out: after Limit failures, each no
+// more than Window after the previous one, the key is locked for Base, then
+// twice as long after each further failure, at most Max.
+type Backoff struct {
+	Limit  int
+	Window time.Duration
+	Base   time.Duration
+	Max    time.Duration
+}
+
+// Throttle counts authentication failures and requests per key, for every
+// replica at once. Keys are short opaque strings chosen by the server
+// (hashes, never an email or a secret). Every record expires by itself once
+// it no longer matters.
+type Throttle interface {
+	// Locked returns how long key is still locked out at now (0: not
+	// locked) and how many failures it has on record.
+	Locked(ctx context.Context, key string, now time.Time) (lockedFor time.Duration, failures int, err error)
+	// Fail records a failure of key at now, atomically, and returns how
+	// long key is locked out from now on: 0 while it has had fewer than
+	// b.Limit failures; b.Base × 2^(failures − b.Limit), at most b.Max,
+	// after that. Failures older than b.Window before the latest one are
+	// forgotten.
+	Fail(ctx context.Context, key string, now time.Time, b Backoff) (lockedFor time.Duration, err error)
+	// Reset forgets the failures of key.
+	Reset(ctx context.Context, key string) error
+	// Allow takes one request from key's token bucket, which holds at most
+	// burst and refills at rate per second, and reports whether there was
+	// one; if not, retry is when there will be.
+	Allow(ctx context.Context, key string, now time.Time, rate float64, burst int) (ok bool, retry time.Duration, err error)
+}
