@@ -67,7 +67,7 @@ func TestMetadata(t *testing.T) {
 	want := `{"issuer":"https://auth.example.com","token_endpoint":"https://auth.example.com/oauth2/token",` +
 		`"jwks_uri":"https://auth.example.com/.well-known/jwks.json","revocation_endpoint":"https://auth.example.com/oauth2/revoke",` +
 		`"introspection_endpoint":"https://auth.example.com/oauth2/introspect","userinfo_endpoint":"https://auth.example.com/userinfo",` +
-		`"grant_types_supported":["password","refresh_token"],"response_types_supported":[],` +
+		`"grant_types_supported":["client_credentials","password","refresh_token"],"response_types_supported":[],` +
 		`"token_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post","none"],` +
 		`"revocation_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post","none"],` +
 		`"introspection_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post"],` +

@@ -89,6 +89,14 @@ func unavailableUnlessNotFound(err error) error {
 	return unavailable(err)
 }
 
+// unavailableIf is nil for nil and a 503 for an error.
+func unavailableIf(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unavailable(err)
+}
+
 // retryAfter is the Retry-After value, in seconds, of a 503 answer.
 const retryAfter = "5"
 

@@ -57,12 +57,16 @@ func (s *Server) introspectToken(ctx context.Context, c *Client, raw string) (*i
 			return inactive, nil
 		}
 		active, err := s.accessTokenActive(ctx, claims)
-		if err != nil {
-			return nil, unavailable(err)
+		if err != nil || !active {
+			return inactive, unavailableIf(err)
 		}
-		username, err := s.activeUsername(ctx, claims.Subject)
-		if err != nil || !active || username == "" {
-			return inactive, err
+		// A client credentials token has the client as its subject and no
+		// user; a user token's user must still exist and be active.
+		var username string
+		if claims.Subject != claims.ClientID {
+			if username, err = s.activeUsername(ctx, claims.Subject); err != nil || username == "" {
+				return inactive, err
+			}
 		}
 		return &introspection{
 			Active: true, Scope: claims.Scope, ClientID: claims.ClientID, Username: username,

@@ -20,6 +20,9 @@ var (
 	// ErrInvalidCredentials reports an unknown email, a wrong password or an
 	// inactive user, deliberately without saying which.
 	ErrInvalidCredentials = errors.New("invalid credentials")
+	// ErrBusy reports that a bounded resource (the password-hashing slots)
+	// stayed taken for longer than the request may wait.
+	ErrBusy = errors.New("busy")
 )
 
 // Signing algorithms a client may choose for its access tokens.
@@ -55,6 +58,10 @@ type Client struct {
 	// Alg is RS256 or EdDSA.
 	Alg       string
 	CreatedAt time.Time
+	// PreviousSecretHash is the hash of the secret before the last
+	// rotation, which authenticates the client until PreviousSecretExpires.
+	PreviousSecretHash    []byte
+	PreviousSecretExpires time.Time
 }
 
 // HashSecret returns the stored form of a client secret. Client secrets are
@@ -66,17 +73,28 @@ func HashSecret(secret string) []byte {
 	return sum[:]
 }
 
-// VerifySecret reports, in constant time, whether secret authenticates c.
-// A public client has no secret and authenticates with an empty one; a
+// VerifySecret reports, in constant time, whether secret authenticates c
+// at now: its current secret, or its previous one until that expires. A
+// public client has no secret and authenticates with an empty one; a
 // confidential client never does.
-func (c *Client) VerifySecret(secret string) bool {
+func (c *Client) VerifySecret(secret string, now time.Time) bool {
 	if c.Public {
 		return secret == ""
 	}
 	if len(c.SecretHash) != sha256.Size || secret == "" {
 		return false
 	}
-	return subtle.ConstantTimeCompare(HashSecret(secret), c.SecretHash) == 1
+	h := HashSecret(secret)
+	current := subtle.ConstantTimeCompare(h, c.SecretHash)
+	previous := subtle.ConstantTimeCompare(h, c.PreviousSecretHash)
+	return current|(previous&boolInt(now.Before(c.PreviousSecretExpires))) == 1
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Allows reports whether the client may use the grant type.

@@ -174,7 +174,7 @@ func (s *Server) refreshGrant(ctx context.Context, c *Client, form url.Values) (
 	if err != nil {
 		return nil, err
 	}
-	resp, err := s.issue(c, grant{user: &u, scope: scope, family: f.ID, authTime: f.AuthTime}, now)
+	resp, err := s.issue(c, grant{subject: u.ID, roles: u.Roles, scope: scope, family: f.ID, authTime: f.AuthTime}, now)
 	if err != nil {
 		return nil, err
 	}

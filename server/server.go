@@ -102,6 +102,7 @@ func New(cfg Config) (*Server, error) {
 	s.grants = map[string]grantFunc{
 		oauth2.PasswordCredentials.String(): s.passwordGrant,
 		oauth2.Refreshing.String():          s.refreshGrant,
+		oauth2.ClientCredentials.String():   s.clientCredentialsGrant,
 	}
 	return s, nil
 }

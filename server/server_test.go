@@ -203,6 +203,7 @@ func newEnv(t testing.TB, configure ...func(*server.Config)) *env {
 		{ID: "spa", Public: true, Grants: []string{"password", "refresh_token"}, Scopes: []string{"read"}, Alg: server.RS256},
 		{ID: "norefresh", SecretHash: server.HashSecret(confSecret), Grants: []string{"refresh_token"}, Alg: server.RS256},
 		{ID: "rs", SecretHash: server.HashSecret(rsSecret), Grants: []string{"client_credentials"}, Audience: "https://api.example.com", Alg: server.RS256},
+		{ID: "svc", SecretHash: server.HashSecret(rsSecret), Grants: []string{"client_credentials"}, Scopes: []string{"read"}, Audience: "https://api.example.com", Alg: server.EdDSA},
 	} {
 		if _, err := store.CreateClient(ctx, c); err != nil {
 			t.Fatal(err)

@@ -173,13 +173,13 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*Client, 
 	}
 	c, err := s.clients.Client(r.Context(), id)
 	if errors.Is(err, ErrNotFound) {
-		dummyClient.VerifySecret(secret)
+		dummyClient.VerifySecret(secret, s.now())
 		return nil, invalidClient(basic)
 	}
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	if !c.VerifySecret(secret) {
+	if !c.VerifySecret(secret, s.now()) {
 		return nil, invalidClient(basic)
 	}
 	return &c, nil
@@ -230,8 +230,13 @@ func clientCredentials(r *http.Request, form url.Values) (id, secret string, bas
 // the first of a new family, recorded before anything is returned.
 func (s *Server) passwordGrant(ctx context.Context, c *Client, form url.Values) (*tokenResponse, error) {
 	username, password := form.Get("username"), form.Get("password")
-	if username == "" || password == "" {
+	switch {
+	case username == "" || password == "":
 		return nil, invalidRequest("username and password are required")
+	case len(username) > MaxUsernameBytes:
+		return nil, invalidRequest("username is longer than %d bytes", MaxUsernameBytes)
+	case len(password) > MaxPasswordBytes:
+		return nil, invalidRequest("password is longer than %d bytes", MaxPasswordBytes)
 	}
 	scope, err := grantScope(c.Scopes, form.Get("scope"))
 	if err != nil {
@@ -245,7 +250,7 @@ func (s *Server) passwordGrant(ctx context.Context, c *Client, form url.Values) 
 		return nil, unavailable(err)
 	}
 	now := s.now()
-	grant := grant{user: &u, scope: scope, authTime: now}
+	grant := grant{subject: u.ID, roles: u.Roles, scope: scope, authTime: now}
 	var refresh string
 	if c.Allows(oauth2.Refreshing.String()) {
 		if refresh, grant.family, err = s.newFamily(ctx, c, &u, scope, now); err != nil {
@@ -258,6 +263,35 @@ func (s *Server) passwordGrant(ctx context.Context, c *Client, form url.Values) 
 	}
 	resp.RefreshToken = refresh
 	return resp, nil
+}
+
+// Limits checked before any password is hashed: no user has a longer email
+// (RFC 5321 §4.5.3.1) or password.
+const (
+	MaxUsernameBytes = 320
+	MaxPasswordBytes = 1024
+)
+
+// clientCredentialsGrant is the client credentials grant (RFC 6749 §4.4),
+// for confidential clients only: the token's subject is the client, whose
+// id can never be a user id, and there is no refresh token (§4.4.3).
+func (s *Server) clientCredentialsGrant(ctx context.Context, c *Client, form url.Values) (*tokenResponse, error) {
+	if c.Public {
+		return nil, unauthorizedClient(oauth2.ClientCredentials.String())
+	}
+	scope, err := grantScope(c.Scopes, form.Get("scope"))
+	if err != nil {
+		return nil, err
+	}
+	return s.issue(c, grant{subject: c.ID, scope: scope}, s.now())
+}
+
+// unixOrZero returns the unix time of t, or 0 for the zero time.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }
 
 // grantScope returns the scope to grant for a requested one: the client's
@@ -311,15 +345,18 @@ type accessClaims struct {
 	ClientID  string   `json:"client_id"`
 	Scope     string   `json:"scope,omitempty"`
 	Roles     []string `json:"roles,omitempty"`
-	AuthTime  int64    `json:"auth_time"`
+	AuthTime  int64    `json:"auth_time,omitempty"`
 	FamilyID  string   `json:"sid,omitempty"`
 }
 
 // grant is what a grant decided: for whom, what scope, in which family.
 type grant struct {
-	user     *User
-	scope    []string
-	family   string
+	// subject is a user id, or a client id for a token without a user.
+	subject string
+	roles   []string
+	scope   []string
+	family  string
+	// authTime is when the user authenticated; zero without a user.
 	authTime time.Time
 }
 
@@ -333,7 +370,7 @@ func (s *Server) issue(c *Client, g grant, now time.Time) (*tokenResponse, error
 	sc := strings.Join(g.scope, " ")
 	claims, err := json.Marshal(accessClaims{
 		Issuer:    s.issuer,
-		Subject:   g.user.ID,
+		Subject:   g.subject,
 		Audience:  aud,
 		Expiry:    now.Add(s.accessTTL).Unix(),
 		IssuedAt:  now.Unix(),
@@ -341,8 +378,8 @@ func (s *Server) issue(c *Client, g grant, now time.Time) (*tokenResponse, error
 		ID:        rand.Text(),
 		ClientID:  c.ID,
 		Scope:     sc,
-		Roles:     g.user.Roles,
-		AuthTime:  g.authTime.Unix(),
+		Roles:     g.roles,
+		AuthTime:  unixOrZero(g.authTime),
 		FamilyID:  g.family,
 	})
 	if err != nil {

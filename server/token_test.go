@@ -170,6 +170,10 @@ func TestTokenErrors(t *testing.T) {
 		{"malformed scope: double space", request{body: alicePasswordForm("scope", "read  write"), basic: confBasic}, 400, "invalid_scope", false},
 		{"malformed scope: quote", request{body: alicePasswordForm("scope", `re"ad`), basic: confBasic}, 400, "invalid_scope", false},
 		{"wrong password", request{body: form("grant_type", "password", "username", "alice@example.com", "password", "nope"), basic: confBasic}, 400, "invalid_grant", false},
+		{"password over 1024 bytes", request{body: form("grant_type", "password", "username", "alice@example.com", "password", strings.Repeat("p", 1025)), basic: confBasic}, 400, "invalid_request", false},
+		{"username over 320 bytes", request{body: form("grant_type", "password", "username", strings.Repeat("a", 310)+"@example.com", "password", "pw"), basic: confBasic}, 400, "invalid_request", false},
+		{"client_credentials for a client without it", request{body: form("grant_type", "client_credentials"), basic: confBasic}, 400, "unauthorized_client", false},
+		{"client_credentials scope outside the client's", request{body: form("grant_type", "client_credentials", "scope", "write"), basic: []string{"svc", rsSecret}}, 400, "invalid_scope", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -299,5 +303,29 @@ func TestStoreDownFailsClosed(t *testing.T) {
 	}
 	if strings.Contains(string(r.raw), "closed") {
 		t.Fatalf("cause leaked: %s", r.raw)
+	}
+}
+
+// TestClientCredentials: the client is the subject; no refresh token; the
+// scope is limited to the client's (RFC 6749 §4.4, RFC 9068 §2.2).
+func TestClientCredentials(t *testing.T) {
+	e := newEnv(t)
+	r := e.post(t, "/oauth2/token", client{"svc", rsSecret}, "grant_type", "client_credentials")
+	if r.status != 200 || r.str("refresh_token") != "" || r.str("scope") != "read" {
+		t.Fatalf("got %d %s", r.status, r.raw)
+	}
+	_, claims := e.verify(t, r.str("access_token"), "EdDSA")
+	if claims["sub"] != "svc" || claims["client_id"] != "svc" || claims["auth_time"] != nil || claims["roles"] != nil || claims["aud"] != "https://api.example.com" {
+		t.Errorf("claims %v", claims)
+	}
+	in := e.introspect(t, client{"svc", rsSecret}, r.str("access_token"))
+	if in.body["active"] != true || in.body["sub"] != "svc" || in.body["username"] != nil {
+		t.Errorf("introspection: %s", in.raw)
+	}
+	if u := e.userinfo(t, r.str("access_token")); u.status != 401 {
+		t.Errorf("userinfo with a client token: %d", u.status)
+	}
+	if got := e.metric(t, "authserver_password_hash_duration_seconds"); got != 0 {
+		t.Errorf("client_credentials hashed %v passwords", got)
 	}
 }

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
+
+	"github.com/google/uuid"
 
 	"authserver/server"
 )
 
-const clientColumns = `id, secret_hash, name, public, grants, scopes, audience, alg, created_at`
+const clientColumns = `id, secret_hash, name, public, grants, scopes, audience, alg, created_at, previous_secret_hash, previous_secret_expires`
 
 // CreateClient stores c with the current time as CreatedAt and Alg
 // server.RS256 if it is empty. It refuses an empty ID, a confidential client
@@ -29,8 +32,9 @@ func (s *Store) CreateClient(ctx context.Context, c server.Client) (server.Clien
 	}
 	c.Grants, c.Scopes = orNil(c.Grants), orNil(c.Scopes)
 	c.CreatedAt = now()
+	c.PreviousSecretHash, c.PreviousSecretExpires = nil, time.Time{}
 	created, err := s.change(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0) ON CONFLICT DO NOTHING`,
 		c.ID, c.SecretHash, c.Name, c.Public, encodeList(c.Grants), encodeList(c.Scopes),
 		c.Audience, c.Alg, c.CreatedAt.UnixMicro())
 	switch {
@@ -47,6 +51,10 @@ func checkClient(c server.Client) error {
 	switch {
 	case c.ID == "":
 		return errors.New("client id is empty")
+	case uuid.Validate(c.ID) == nil:
+		// A client is the subject of its client credentials tokens: its
+		// id must never be one a user could have.
+		return errors.New("a client id may not have the form of a user id (a UUID)")
 	case c.Public && len(c.SecretHash) != 0:
 		return errors.New("a public client has no secret hash")
 	case !c.Public && len(c.SecretHash) != sha256.Size:
@@ -79,10 +87,13 @@ func (s *Store) Clients(ctx context.Context) ([]server.Client, error) {
 // scanClient reads the clientColumns of one row.
 func scanClient(row scanner) (c server.Client, err error) {
 	var grants, scopes string
-	var created int64
+	var created, previousExpires int64
 	if err := row.Scan(&c.ID, &c.SecretHash, &c.Name, &c.Public, &grants, &scopes,
-		&c.Audience, &c.Alg, &created); err != nil {
+		&c.Audience, &c.Alg, &created, &c.PreviousSecretHash, &previousExpires); err != nil {
 		return server.Client{}, err
+	}
+	if previousExpires != 0 {
+		c.PreviousSecretExpires = fromMicro(previousExpires)
 	}
 	if c.Grants, err = decodeList(grants); err != nil {
 		return server.Client{}, fmt.Errorf("grants of client %q: %w", c.ID, err)
@@ -92,6 +103,18 @@ func scanClient(row scanner) (c server.Client, err error) {
 	}
 	c.CreatedAt = fromMicro(created)
 	return c, nil
+}
+
+// RotateClientSecret makes secretHash the secret of the confidential client
+// with this id; its current secret keeps working until grace after now.
+// An unknown or public client is an error wrapping server.ErrNotFound.
+func (s *Store) RotateClientSecret(ctx context.Context, id string, secretHash []byte, grace time.Duration, now time.Time) error {
+	if len(secretHash) != sha256.Size {
+		return fmt.Errorf("userstore: rotate the secret of client %q: want a %d-byte secret hash", id, sha256.Size)
+	}
+	return s.changeOne(ctx, fmt.Sprintf("rotate the secret of client %q", id), `UPDATE clients
+		SET previous_secret_hash = secret_hash, previous_secret_expires = ?, secret_hash = ?
+		WHERE id = ? AND NOT public`, now.Add(grace).UTC().Truncate(time.Microsecond).UnixMicro(), secretHash, id)
 }
 
 // DeleteClient deletes the client with this id, or returns an error wrapping

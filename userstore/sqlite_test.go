@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"authserver/server"
 	"authserver/userstore"
@@ -182,3 +184,55 @@ func column(t *testing.T, path, query string, dest any) error {
 	defer db.Close()
 	return db.QueryRowContext(t.Context(), query).Scan(dest)
 }
+
+// TestLimitHashing: at most the given number of Argon2id computations run
+// at once; a login that cannot get a slot within the queue timeout fails
+// with server.ErrBusy, and none is lost.
+func TestLimitHashing(t *testing.T) {
+	ctx := t.Context()
+	s, err := userstore.Open(ctx, filepath.Join(t.TempDir(), "authserver.db"), userstore.Params{Memory: 8 * 1024, Time: 3, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	obs := &peakObserver{}
+	s.ObserveHashing(obs)
+	s.LimitHashing(2, 50*time.Millisecond)
+	var wg sync.WaitGroup
+	var busy, invalid atomic.Int64
+	for range 40 {
+		wg.Go(func() {
+			_, err := s.Authenticate(ctx, "nobody@example.com", "pw")
+			switch {
+			case errors.Is(err, server.ErrBusy):
+				busy.Add(1)
+			case errors.Is(err, server.ErrInvalidCredentials):
+				invalid.Add(1)
+			default:
+				t.Errorf("Authenticate: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if peak := obs.peak.Load(); peak > 2 || peak < 1 {
+		t.Errorf("%d hashes ran at once, want at most 2", peak)
+	}
+	if busy.Load() == 0 || busy.Load()+invalid.Load() != 40 {
+		t.Errorf("%d busy, %d answered, want some busy and 40 in all", busy.Load(), invalid.Load())
+	}
+}
+
+// peakObserver records the most Argon2id computations running at once.
+type peakObserver struct{ running, peak atomic.Int64 }
+
+func (o *peakObserver) HashStarted() {
+	n := o.running.Add(1)
+	for {
+		p := o.peak.Load()
+		if n <= p || o.peak.CompareAndSwap(p, n) {
+			return
+		}
+	}
+}
+
+func (o *peakObserver) HashFinished(time.Duration) { o.running.Add(-1) }

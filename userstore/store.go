@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"authserver/server"
@@ -37,6 +38,53 @@ type Store struct {
 	dummy string
 	// hashing is told of every Argon2id computation of Authenticate.
 	hashing HashObserver
+	// limit bounds the Argon2id computations of Authenticate; nil: no bound.
+	limit *hashLimiter
+}
+
+// hashLimiter bounds concurrent Argon2id computations, each of which holds
+// Params.Memory: others wait in a bounded queue for a bounded time.
+type hashLimiter struct {
+	slots      chan struct{}
+	waiting    atomic.Int64
+	maxWaiting int64
+	timeout    time.Duration
+}
+
+// waitersPerSlot bounds the queue: beyond it a login fails at once.
+const waitersPerSlot = 64
+
+// LimitHashing lets at most concurrency Argon2id computations of
+// Authenticate run at once; the others wait at most queueTimeout, in a queue
+// of at most 64 per slot, and then fail with server.ErrBusy. Peak hashing
+// memory is thus concurrency × Params.Memory. Call it before the Store is
+// shared.
+func (s *Store) LimitHashing(concurrency int, queueTimeout time.Duration) {
+	s.limit = &hashLimiter{slots: make(chan struct{}, concurrency), maxWaiting: int64(concurrency * waitersPerSlot), timeout: queueTimeout}
+}
+
+// acquire takes a hashing slot, or fails with server.ErrBusy.
+func (l *hashLimiter) acquire(ctx context.Context) error {
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if l.waiting.Add(1) > l.maxWaiting {
+		l.waiting.Add(-1)
+		return fmt.Errorf("userstore: %d logins already wait for a hashing slot: %w", l.maxWaiting, server.ErrBusy)
+	}
+	defer l.waiting.Add(-1)
+	t := time.NewTimer(l.timeout)
+	defer t.Stop()
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("userstore: no hashing slot within %v: %w", l.timeout, server.ErrBusy)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // HashObserver is told of every Argon2id computation of a login; the
@@ -56,12 +104,19 @@ func (nopHashObserver) HashFinished(d time.Duration) {}
 // Call it before the Store is shared.
 func (s *Store) ObserveHashing(o HashObserver) { s.hashing = o }
 
-// hash runs one Argon2id computation, observed.
-func (s *Store) hash(compute func()) {
+// hash runs one Argon2id computation, observed, in a hashing slot.
+func (s *Store) hash(ctx context.Context, compute func()) error {
+	if s.limit != nil {
+		if err := s.limit.acquire(ctx); err != nil {
+			return err
+		}
+		defer func() { <-s.limit.slots }()
+	}
 	s.hashing.HashStarted()
 	start := time.Now()
 	compute()
 	s.hashing.HashFinished(time.Since(start))
+	return nil
 }
 
 // Open opens the SQLite database file at path, creating it if needed, with a

@@ -49,17 +49,23 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (serve
 		return server.User{}, fmt.Errorf("userstore: authenticate: %w", err)
 	}
 	var ok, rehash bool
-	s.hash(func() { ok, rehash, err = s.params.Verify(hash, password) })
-	if err != nil {
-		return server.User{}, fmt.Errorf("userstore: password hash of user %s: %w", u.ID, err)
+	var verr error
+	if err := s.hash(ctx, func() { ok, rehash, verr = s.params.Verify(hash, password) }); err != nil {
+		return server.User{}, err
+	}
+	if verr != nil {
+		return server.User{}, fmt.Errorf("userstore: password hash of user %s: %w", u.ID, verr)
 	}
 	if !ok || !u.Active {
 		return server.User{}, server.ErrInvalidCredentials
 	}
 	if rehash {
-		s.hash(func() { hash, err = s.params.Hash(password) })
-		if err != nil {
-			return server.User{}, fmt.Errorf("userstore: rehash password of user %s: %w", u.ID, err)
+		var herr error
+		if err := s.hash(ctx, func() { hash, herr = s.params.Hash(password) }); err != nil {
+			return server.User{}, err
+		}
+		if herr != nil {
+			return server.User{}, fmt.Errorf("userstore: rehash password of user %s: %w", u.ID, herr)
 		}
 		u.UpdatedAt = now()
 		if _, err := s.change(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`,

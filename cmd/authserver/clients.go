@@ -81,6 +81,32 @@ func init() {
 			})
 		})
 	})}
+	commands["client rotate-secret"] = &command{
+		usage: "client rotate-secret --id ID [--grace 24h]",
+		setup: func(fs *flag.FlagSet) func(*env) error {
+			var id string
+			idFlag(fs, &id)
+			grace := duration(24 * time.Hour)
+			fs.Var(&grace, "grace", "how long the old secret keeps working")
+			return func(e *env) error {
+				if id == "" {
+					return errors.New("--id is required")
+				}
+				if grace < 0 || time.Duration(grace) > 30*day {
+					return errors.New("--grace: want from 0 to 30d")
+				}
+				secret := rand.Text() + rand.Text()
+				return withUsers(e, func(s *userstore.Store) error {
+					if err := s.RotateClientSecret(e.ctx, id, server.HashSecret(secret), time.Duration(grace), time.Now()); err != nil {
+						return fmt.Errorf("client %s: %w", id, err)
+					}
+					fmt.Fprintf(e.stderr, "rotated the secret of client %s; the old one works for %v more; the new one follows on standard output and is shown only now\n", id, time.Duration(grace))
+					fmt.Fprintln(e.stdout, secret)
+					return nil
+				})
+			}
+		},
+	}
 	commands["client delete"] = &command{
 		usage: "client delete --id ID",
 		setup: func(fs *flag.FlagSet) func(*env) error {

@@ -387,3 +387,37 @@ func TestFlagBeatsEnvironment(t *testing.T) {
 		t.Errorf("flag dir:\n%s", out)
 	}
 }
+
+// TestClientRotateSecret: the new secret works at once and the old one for
+// the grace period.
+func TestClientRotateSecret(t *testing.T) {
+	dir := t.TempDir()
+	old := strings.TrimSpace(mustCLI(t, dir, "", "client", "create", "--id", "svc", "--grant", "client_credentials"))
+	s := startServer(t, dir, "--no-bootstrap")
+	token := func(secret string) int {
+		req, _ := http.NewRequest("POST", s.url+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("svc", secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := token(old); code != 200 {
+		t.Fatalf("client_credentials: %d", code)
+	}
+	fresh := strings.TrimSpace(mustCLI(t, dir, "", "client", "rotate-secret", "--id", "svc", "--grace", "1h"))
+	if fresh == old || token(fresh) != 200 || token(old) != 200 {
+		t.Errorf("within the grace period both secrets must work")
+	}
+	mustCLI(t, dir, "", "client", "rotate-secret", "--id", "svc", "--grace", "0s")
+	if token(fresh) != 401 {
+		t.Error("a secret rotated with no grace still works")
+	}
+	if _, stderr, code := cli(t, dir, "", "client", "rotate-secret", "--id", "nobody"); code == 0 || !strings.Contains(stderr, "not found") {
+		t.Errorf("unknown client: %d %s", code, stderr)
+	}
+	s.stop(t)
+}

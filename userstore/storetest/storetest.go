@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) *userstore.Store) {
 		{"Empty", testEmpty},
 		{"ConcurrentCreateUser", testConcurrentCreateUser},
 		{"KeySetCompareAndSwap", testKeySetCompareAndSwap},
+		{"RotateClientSecret", testRotateClientSecret},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, open(t)) })
@@ -305,7 +306,7 @@ func testClients(t *testing.T, s *userstore.Store) {
 			t.Errorf("Client(%q) = %+v, %v; want %+v", want.ID, got, err, want)
 		}
 	}
-	if got, _ := s.Client(ctx, "web"); !got.VerifySecret("s3cret") || got.VerifySecret("other") {
+	if got, _ := s.Client(ctx, "web"); !got.VerifySecret("s3cret", time.Now()) || got.VerifySecret("other", time.Now()) {
 		t.Error("stored secret hash does not verify the secret")
 	}
 	if _, err := s.CreateClient(ctx, server.Client{ID: "web", Public: true, Grants: []string{"password"}}); !errors.Is(err, server.ErrExists) {
@@ -340,6 +341,7 @@ func testCreateClientRefuses(t *testing.T, s *userstore.Store) {
 		{"HS256", server.Client{ID: "a", SecretHash: secret, Grants: grants, Alg: "HS256"}},
 		{"alg none", server.Client{ID: "a", SecretHash: secret, Grants: grants, Alg: "none"}},
 		{"no grants", server.Client{ID: "a", SecretHash: secret}},
+		{"id shaped like a user id", server.Client{ID: "1b4e28ba-2fa1-11d2-883f-0016d3cca427", SecretHash: secret, Grants: grants}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if c, err := s.CreateClient(t.Context(), tt.c); err == nil || errors.Is(err, server.ErrExists) {
@@ -485,5 +487,42 @@ func testKeySetCompareAndSwap(t *testing.T, s *userstore.Store) {
 	}
 	if ok, err := s.SwapKeySet(ctx, 1, []byte("stale")); ok || err != nil {
 		t.Fatalf("a swap from a stale version: %v %v", ok, err)
+	}
+}
+
+func testRotateClientSecret(t *testing.T, s *userstore.Store) {
+	ctx := t.Context()
+	createClient(t, s, "app")
+	if _, err := s.CreateClient(ctx, server.Client{ID: "spa", Public: true, Grants: []string{"password"}}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := s.RotateClientSecret(ctx, "app", server.HashSecret("new secret"), time.Hour, now); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Client(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		secret string
+		at     time.Time
+		want   bool
+	}{
+		{"new secret", now, true},
+		{"secret of app", now, true},
+		{"secret of app", now.Add(time.Hour - time.Millisecond), true},
+		{"secret of app", now.Add(time.Hour), false},
+		{"new secret", now.Add(48 * time.Hour), true},
+		{"other", now, false},
+	} {
+		if got := c.VerifySecret(tc.secret, tc.at); got != tc.want {
+			t.Errorf("VerifySecret(%q, +%v) = %v, want %v", tc.secret, tc.at.Sub(now), got, tc.want)
+		}
+	}
+	for name, id := range map[string]string{"unknown": "nobody", "public": "spa"} {
+		if err := s.RotateClientSecret(ctx, id, server.HashSecret("x"), time.Hour, now); !errors.Is(err, server.ErrNotFound) {
+			t.Errorf("%s client: %v, want ErrNotFound", name, err)
+		}
 	}
 }
