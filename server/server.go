@@ -5,7 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-oauth2/oauth2/v4"
@@ -35,6 +37,11 @@ type Config struct {
 	Observer Observer
 	// Checks are the readiness checks of /readyz.
 	Checks []Check
+	// CORSOrigins are the origins (scheme://host[:port]) whose browser
+	// clients may call the endpoints; none by default.
+	CORSOrigins []string
+	// TrustedProxies are the networks whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 
 	// Logger receives failures; nil discards them.
 	Logger *slog.Logger
@@ -59,6 +66,8 @@ type Server struct {
 	now         func() time.Time
 	grants      map[string]grantFunc
 	checks      []Check
+	cors        map[string]bool
+	proxies     []netip.Prefix
 }
 
 // New returns a server for cfg.
@@ -88,6 +97,11 @@ func New(cfg Config) (*Server, error) {
 		log:         cfg.Logger,
 		now:         cfg.Now,
 		checks:      cfg.Checks,
+		cors:        map[string]bool{},
+		proxies:     cfg.TrustedProxies,
+	}
+	for _, o := range cfg.CORSOrigins {
+		s.cors[o] = true
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -140,7 +154,7 @@ func (s *Server) Handler() http.Handler {
 	} {
 		mux.Handle(r.path, s.observe(r.name, r.h))
 	}
-	return secureHeaders(mux)
+	return secureHeaders(s.corsHeaders(mux))
 }
 
 // secureHeaders sets the headers every response carries.
@@ -165,6 +179,67 @@ func (s *Server) post(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// corsHeaders lets browser clients of the allowed origins call the
+// endpoints (CORS): it answers their preflight requests and marks their
+// responses; requests from any other origin get no CORS header, so browsers
+// refuse them. Credentials travel in the request (Basic, Bearer, form), never
+// in cookies, so Access-Control-Allow-Credentials is never sent.
+func (s *Server) corsHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin == "" || !s.cors[origin] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		h.Set("Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate, X-Request-Id")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clientIP returns the address of the client of r: the peer address, or,
+// when the peer is a trusted proxy, the last address in X-Forwarded-For that
+// is not a trusted proxy.
+func (s *Server) clientIP(r *http.Request) netip.Addr {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	ip := peer.Addr().Unmap()
+	if !s.trusted(ip) {
+		return ip
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return ip
+		}
+		if ip = hop.Unmap(); !s.trusted(ip) {
+			return ip
+		}
+	}
+	return ip
+}
+
+func (s *Server) trusted(ip netip.Addr) bool {
+	for _, p := range s.proxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // get admits GET and HEAD only, answering anything else with 405 and a JSON

@@ -100,6 +100,7 @@ func (e *env) metric(t testing.TB, name string, labels ...string) float64 {
 // moves.
 type env struct {
 	srv      *httptest.Server
+	handler  http.Handler
 	store    *userstore.Store
 	keys     *keys.Manager
 	users    *countingUsers
@@ -246,7 +247,8 @@ func newEnv(t testing.TB, configure ...func(*server.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = httptest.NewServer(s.Handler())
+	e.handler = s.Handler()
+	e.srv = httptest.NewServer(e.handler)
 	t.Cleanup(e.srv.Close)
 	return e
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -45,6 +47,13 @@ type Config struct {
 	JWKSMaxAge        time.Duration
 	KeyPollInterval   time.Duration
 	RSABits           int
+	// HashConcurrency and HashQueueTimeout bound the Argon2id computations
+	// of logins.
+	HashConcurrency  int
+	HashQueueTimeout time.Duration
+	// CORSOrigins and TrustedProxies: see server.Config.
+	CORSOrigins    list
+	TrustedProxies list
 	// KeyEncryptionKey is the base64 key-encryption key from the
 	// environment only (kekEnv): a flag would show it in process lists.
 	KeyEncryptionKey string
@@ -70,6 +79,8 @@ func defaults() Config {
 		JWKSMaxAge:        15 * time.Minute,
 		KeyPollInterval:   30 * time.Second,
 		RSABits:           2048,
+		HashConcurrency:   runtime.NumCPU(),
+		HashQueueTimeout:  2 * time.Second,
 	}
 }
 
@@ -91,6 +102,10 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Var((*duration)(&c.JWKSMaxAge), "jwks-max-age", "Cache-Control max-age of the JWKS; a new key is published this long (plus the poll interval and a minute) before it signs")
 	fs.Var((*duration)(&c.KeyPollInterval), "key-poll-interval", "how often a replica performs due key transitions and picks up those of others")
 	fs.IntVar(&c.RSABits, "rsa-bits", c.RSABits, "modulus size of new RSA signing keys: 2048, 3072 or 4096")
+	fs.IntVar(&c.HashConcurrency, "hash-concurrency", c.HashConcurrency, "Argon2id computations of logins at once (each holds --argon2-memory)")
+	fs.Var((*duration)(&c.HashQueueTimeout), "hash-queue-timeout", "how long a login waits for a hashing slot before 503")
+	fs.Var(&c.CORSOrigins, "cors-origins", "origins (scheme://host[:port]) whose browser clients may call the endpoints, comma-separated (default: none)")
+	fs.Var(&c.TrustedProxies, "trusted-proxies", "networks (CIDR) of reverse proxies whose X-Forwarded-For is believed, comma-separated")
 	fs.Func("argon2-memory", fmt.Sprintf("Argon2id memory of new password hashes, KiB (default %d)", c.Argon2.Memory), uintSetter(&c.Argon2.Memory))
 	fs.Func("argon2-time", fmt.Sprintf("Argon2id passes of new password hashes (default %d)", c.Argon2.Time), uintSetter(&c.Argon2.Time))
 	fs.Func("argon2-threads", fmt.Sprintf("Argon2id parallelism of new password hashes (default %d)", c.Argon2.Threads), func(s string) error {
@@ -158,6 +173,15 @@ func (c *Config) Validate() error {
 		"--issuer %q: want an absolute http or https URL without query, fragment or trailing slash (RFC 8414 §2)", c.Issuer)
 	check(c.DataDir == "", "--data-dir is empty")
 	check(c.LogFormat != "json" && c.LogFormat != "text", "--log-format %q: want json or text", c.LogFormat)
+	check(c.HashConcurrency < 1 || c.HashConcurrency > 1024, "--hash-concurrency %d: want from 1 to 1024", c.HashConcurrency)
+	check(c.HashQueueTimeout < 0 || c.HashQueueTimeout > time.Minute, "--hash-queue-timeout %v: want from 0 to 1m", c.HashQueueTimeout)
+	for _, o := range c.CORSOrigins {
+		u, err := url.Parse(o)
+		check(err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "",
+			"--cors-origins %q: want scheme://host[:port]", o)
+	}
+	_, err = c.proxies()
+	check(err != nil, "--trusted-proxies: %v", err)
 	check(c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "sqlite:"), "--database-url %q: want empty or sqlite:PATH", c.DatabaseURL)
 	check(c.DatabaseURL == "sqlite:", "--database-url: sqlite: needs a path")
 	if c.RedisURL != "" {
@@ -181,6 +205,19 @@ func (c *Config) Validate() error {
 		check(err != nil, "%s: %v", kekEnv, err)
 	}
 	return errors.Join(errs...)
+}
+
+// proxies parses --trusted-proxies.
+func (c *Config) proxies() ([]netip.Prefix, error) {
+	var ps []netip.Prefix
+	for _, p := range c.TrustedProxies {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR network", p)
+		}
+		ps = append(ps, prefix.Masked())
+	}
+	return ps, nil
 }
 
 // logger returns the logger of the configuration, writing to w.

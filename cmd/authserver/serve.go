@@ -66,6 +66,11 @@ func serve(e *env) error {
 		return err
 	}
 	users.ObserveHashing(m)
+	users.LimitHashing(e.cfg.HashConcurrency, e.cfg.HashQueueTimeout)
+	proxies, err := e.cfg.proxies()
+	if err != nil {
+		return err
+	}
 	signer, err := keyManager(e, users, log)
 	if err != nil {
 		return err
@@ -90,6 +95,8 @@ func serve(e *env) error {
 		Tokens:             st.tokens,
 		Observer:           m,
 		Logger:             log,
+		CORSOrigins:        e.cfg.CORSOrigins,
+		TrustedProxies:     proxies,
 		Checks: append(st.checks, server.Check{Name: "signing_keys", Run: func(context.Context) error {
 			return signer.Current().Ready()
 		}}),

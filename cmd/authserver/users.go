@@ -17,11 +17,19 @@ import (
 // maxPasswordBytes bounds a password read from standard input.
 const maxPasswordBytes = 1024
 
-// list is a repeatable string flag.
+// list is a repeatable string flag; each value may also be a
+// comma-separated list (as an environment variable has to be).
 type list []string
 
-func (l *list) String() string     { return strings.Join(*l, ",") }
-func (l *list) Set(v string) error { *l = append(*l, v); return nil }
+func (l *list) String() string { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error {
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			*l = append(*l, item)
+		}
+	}
+	return nil
+}
 
 func init() {
 	commands["user create"] = &command{
