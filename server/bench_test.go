@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 
@@ -155,5 +157,36 @@ func BenchmarkInstrumentation(b *testing.B) {
 				rt = r.str("refresh_token")
 			}
 		})
+	}
+}
+
+// BenchmarkEnumerationTiming compares, over 200 samples each, the median
+// latency of a login with an unknown username and one with a wrong
+// password, at the default Argon2id parameters: they must be within 10% of
+// each other, so that timing does not tell which accounts exist.
+func BenchmarkEnumerationTiming(b *testing.B) {
+	testParams = userstore.DefaultParams
+	defer func() { testParams = userstore.Params{Memory: 64, Time: 1, Threads: 1} }()
+	e := newEnv(b)
+	// alice's hash was made with the default parameters above, so no
+	// rehash runs on the wrong-password path.
+	median := func(user string) time.Duration {
+		samples := make([]time.Duration, 200)
+		for i := range samples {
+			start := time.Now()
+			r := e.post(b, "/oauth2/token", client{"odd:id", oddSecret}, "grant_type", "password", "username", user, "password", "wrong")
+			samples[i] = time.Since(start)
+			if r.status != http.StatusBadRequest {
+				b.Fatalf("status %d: %s", r.status, r.raw)
+			}
+		}
+		slices.Sort(samples)
+		return samples[len(samples)/2]
+	}
+	for b.Loop() {
+		unknown, wrong := median("nobody@example.com"), median("alice@example.com")
+		b.ReportMetric(float64(unknown.Microseconds())/1000, "unknown_user_median_ms")
+		b.ReportMetric(float64(wrong.Microseconds())/1000, "wrong_password_median_ms")
+		b.ReportMetric(float64(unknown)/float64(wrong), "ratio")
 	}
 }
