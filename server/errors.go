@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	o2errors "github.com/go-oauth2/oauth2/v4/errors"
 )
@@ -20,7 +22,9 @@ type Error struct {
 	// answer to a request that used Basic (RFC 6749 §5.2), "Bearer" for a
 	// protected resource (RFC 6750 §3).
 	scheme string
-	cause  error
+	// retry, when positive, is sent as Retry-After (RFC 9110 §10.2.3).
+	retry time.Duration
+	cause error
 }
 
 // errInvalidToken is the RFC 6750 §3.1 error of a bad bearer token; go-oauth2
@@ -77,7 +81,14 @@ func unsupportedGrantType() *Error {
 // unavailable reports a store that failed: the request was fine, the server
 // could not answer it now, and it keeps nothing half done (it fails closed).
 func unavailable(cause error) *Error {
-	return &Error{Code: o2errors.ErrTemporarilyUnavailable, Description: "the server is temporarily unable to handle the request", Status: http.StatusServiceUnavailable, cause: cause}
+	return &Error{Code: o2errors.ErrTemporarilyUnavailable, Description: "the server is temporarily unable to handle the request",
+		Status: http.StatusServiceUnavailable, retry: unavailableRetry, cause: cause}
+}
+
+// throttled turns e into a 429 answer with the same body, to retry after d.
+func throttled(e *Error, d time.Duration) *Error {
+	e.Status, e.retry = http.StatusTooManyRequests, d
+	return e
 }
 
 // unavailableUnlessNotFound is nil for ErrNotFound and a 503 for any other
@@ -97,8 +108,8 @@ func unavailableIf(err error) error {
 	return unavailable(err)
 }
 
-// retryAfter is the Retry-After value, in seconds, of a 503 answer.
-const retryAfter = "5"
+// unavailableRetry is the Retry-After of a 503 answer.
+const unavailableRetry = 5 * time.Second
 
 // writeError writes err as an OAuth 2.0 error response. An error that is not
 // an *Error becomes server_error with status 500; its cause is logged, never
@@ -126,8 +137,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.WriteHeader(e.Status)
 		return
 	}
-	if e.Status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", retryAfter)
+	if e.retry > 0 {
+		// Whole seconds, rounded up: a client that waits that long is let in.
+		h.Set("Retry-After", strconv.FormatInt(int64((e.retry+time.Second-1)/time.Second), 10))
 	}
 	writeJSON(w, e.Status, struct {
 		Error       string `json:"error"`

@@ -33,6 +33,9 @@ type Config struct {
 	Clients Clients
 	Signer  Signer
 	Tokens  Tokens
+	// Throttle keeps the brute-force counters of Throttling.
+	Throttle   Throttle
+	Throttling Throttling
 	// Observer counts what the server does; nil counts nothing.
 	Observer Observer
 	// Checks are the readiness checks of /readyz.
@@ -61,6 +64,8 @@ type Server struct {
 	clients     Clients
 	signer      Signer
 	tokens      Tokens
+	throttle    Throttle
+	throttling  Throttling
 	observer    Observer
 	log         *slog.Logger
 	now         func() time.Time
@@ -79,8 +84,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: access token lifetime must be positive")
 	case cfg.RefreshIdle <= 0 || cfg.RefreshLifetime <= 0 || cfg.RefreshRetryWindow < 0:
 		return nil, errors.New("server: refresh lifetimes must be positive and the retry window not negative")
-	case cfg.Users == nil || cfg.Clients == nil || cfg.Signer == nil || cfg.Tokens == nil:
-		return nil, errors.New("server: users, clients, signer and tokens are required")
+	case cfg.Users == nil || cfg.Clients == nil || cfg.Signer == nil || cfg.Tokens == nil || cfg.Throttle == nil:
+		return nil, errors.New("server: users, clients, signer, tokens and throttle are required")
+	case cfg.Throttling.Login.Limit < 1 || cfg.Throttling.Client.Limit < 1 || cfg.Throttling.IPRate < 0:
+		return nil, errors.New("server: throttling limits must be positive")
 	}
 	s := &Server{
 		issuer:      cfg.Issuer,
@@ -93,6 +100,8 @@ func New(cfg Config) (*Server, error) {
 		clients:     cfg.Clients,
 		signer:      cfg.Signer,
 		tokens:      cfg.Tokens,
+		throttle:    cfg.Throttle,
+		throttling:  cfg.Throttling,
 		observer:    cfg.Observer,
 		log:         cfg.Logger,
 		now:         cfg.Now,

@@ -161,6 +161,13 @@ func (b *syncBuffer) String() string {
 // testKeyPolicy is the signing-key lifecycle of the tests.
 var testKeyPolicy = keys.Policy{Period: 30 * 24 * time.Hour, Publish: 17 * time.Minute, Retain: 17 * time.Minute, RSABits: 2048}
 
+// testThrottling is the brute-force policy of the tests: the defaults of
+// the command, without the per-address limit, which tests that need it set.
+var testThrottling = server.Throttling{
+	Login:  server.Backoff{Limit: 5, Window: 15 * time.Minute, Base: time.Minute, Max: 15 * time.Minute},
+	Client: server.Backoff{Limit: 5, Window: 15 * time.Minute, Base: time.Minute, Max: 15 * time.Minute},
+}
+
 // testGrace is the grace period of the token store in the tests.
 const testGrace = 16 * time.Minute
 
@@ -236,6 +243,8 @@ func newEnv(t testing.TB, configure ...func(*server.Config)) *env {
 		Clients:         store,
 		Signer:          set,
 		Tokens:          e.tokens,
+		Throttle:        e.tokens,
+		Throttling:      testThrottling,
 		Observer:        observer,
 		Logger:          slog.New(slog.NewJSONHandler(e.logs, nil)),
 		Now:             e.now,

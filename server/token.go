@@ -87,7 +87,7 @@ func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request) (url.Valu
 		return nil, nil, err
 	}
 	info(r.Context()).grantType = form.Get("grant_type")
-	c, err := s.authenticateClient(r, form)
+	c, err := s.authenticateClient(r, form, r.URL.Path == TokenPath)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -165,24 +165,31 @@ var dummyClient = Client{SecretHash: HashSecret(rand.Text())}
 
 // authenticateClient authenticates the client with client_secret_basic or
 // client_secret_post (RFC 6749 §2.3.1), or identifies a public client by
-// client_id (RFC 6749 §3.2.1), and never with two methods at once.
-func (s *Server) authenticateClient(r *http.Request, form url.Values) (*Client, error) {
+// client_id (RFC 6749 §3.2.1), and never with two methods at once. A client
+// locked out by failed authentications is refused before its secret is
+// checked, and limitIP applies the rate limit of the client's address.
+func (s *Server) authenticateClient(r *http.Request, form url.Values, limitIP bool) (*Client, error) {
 	id, secret, basic, err := clientCredentials(r, form)
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.clients.Client(r.Context(), id)
+	failures, err := s.gate(r, id, basic, limitIP)
+	if err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	c, err := s.clients.Client(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		dummyClient.VerifySecret(secret, s.now())
-		return nil, invalidClient(basic)
+		return nil, s.failed(ctx, clientKey(id), s.throttling.Client, invalidClient(basic))
 	}
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	if !c.VerifySecret(secret, s.now()) {
-		return nil, invalidClient(basic)
+		return nil, s.failed(ctx, clientKey(id), s.throttling.Client, invalidClient(basic))
 	}
-	return &c, nil
+	return &c, s.succeeded(ctx, clientKey(id), failures)
 }
 
 // clientCredentials returns the client id and secret of a request and
@@ -242,12 +249,26 @@ func (s *Server) passwordGrant(ctx context.Context, c *Client, form url.Values) 
 	if err != nil {
 		return nil, err
 	}
+	// The account's lockout comes before any hashing; during it even the
+	// right password is refused, with the same body as a wrong one.
+	key := AccountKey(username)
+	locked, failures, err := s.throttle.Locked(ctx, key, s.now())
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if locked > 0 {
+		s.log.WarnContext(ctx, "login throttled", "event", "login_throttled", "client_id", c.ID, "account", key)
+		return nil, throttled(badCredentials(), locked)
+	}
 	u, err := s.users.Authenticate(ctx, username, password)
 	if errors.Is(err, ErrInvalidCredentials) {
-		return nil, invalidGrant("the username or password is incorrect")
+		return nil, s.failed(ctx, key, s.throttling.Login, badCredentials())
 	}
 	if err != nil {
 		return nil, unavailable(err)
+	}
+	if err := s.succeeded(ctx, key, failures); err != nil {
+		return nil, err
 	}
 	now := s.now()
 	grant := grant{subject: u.ID, roles: u.Roles, scope: scope, authTime: now}
@@ -264,6 +285,10 @@ func (s *Server) passwordGrant(ctx context.Context, c *Client, form url.Values) 
 	resp.RefreshToken = refresh
 	return resp, nil
 }
+
+// badCredentials is the one answer to an unknown user, a wrong password, an
+// inactive user and a locked-out account.
+func badCredentials() *Error { return invalidGrant("the username or password is incorrect") }
 
 // Limits checked before any password is hashed: no user has a longer email
 // (RFC 5321 §4.5.3.1) or password.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -163,4 +164,189 @@ func SplitUsed(b []byte) ([][]byte, error) {
 		used = append(used, h)
 	}
 	return used, nil
+}
+
+// CheckBackoff reports a server.Backoff that Fail must refuse: a Limit
+// below 1, a Window, Base or Max shorter than a millisecond (the unit of
+// every stored time), or a Max shorter than Base.
+func CheckBackoff(b server.Backoff) error {
+	if b.Limit < 1 {
+		return fmt.Errorf("backoff limit %d: want at least 1", b.Limit)
+	}
+	for i, d := range []time.Duration{b.Window, b.Base, b.Max} {
+		if d < time.Millisecond {
+			return fmt.Errorf("backoff %s %v: want at least 1ms", []string{"window", "base", "max"}[i], d)
+		}
+	}
+	if b.Max < b.Base {
+		return fmt.Errorf("backoff max %v is shorter than its base %v", b.Max, b.Base)
+	}
+	return nil
+}
+
+// Lockout returns how long count failures lock a key out under b:
+// 0 below b.Limit, else b.Base × 2^(count − b.Limit), at most b.Max, in
+// whole milliseconds. b must pass CheckBackoff.
+func Lockout(count int, b server.Backoff) time.Duration {
+	return time.Duration(lockout(count, b)) * time.Millisecond
+}
+
+// lockout is Lockout in milliseconds. It doubles step by step, as the Lua
+// scripts do, and stops at the cap, so that it never overflows.
+func lockout(count int, b server.Backoff) int64 {
+	if count < b.Limit {
+		return 0
+	}
+	lock, most := b.Base.Milliseconds(), b.Max.Milliseconds()
+	for range count - b.Limit {
+		if lock >= most {
+			break
+		}
+		lock *= 2
+	}
+	return min(lock, most)
+}
+
+// Failures are the failures of a throttle key as a backend stores them. The
+// zero Failures is a key without failures.
+//
+// The failures are a chain, each at most Window after the previous one: a
+// failure more than the window after the latest (Last) starts a new chain,
+// and so does a record past Expires. A lockout (Until) runs to its end even
+// when the chain that caused it is forgotten, and a failure never shortens
+// it.
+type Failures struct {
+	// Count is the length of the chain.
+	Count int
+	// Last is the time of the latest failure, and Window the window of the
+	// Backoff it was recorded with, in milliseconds.
+	Last, Window int64
+	// Until is the end of the lockout, 0 if none.
+	Until int64
+}
+
+// Expires returns when f no longer matters and may be deleted: the
+// millisecond after the window of its latest failure or the end of its
+// lockout, whichever is later. A backend treats a record at or past its
+// Expires as absent, whether or not it is still stored.
+func (f Failures) Expires() int64 {
+	return max(f.Last+f.Window+1, f.Until)
+}
+
+// Locked returns what server.Throttle.Locked returns for a key whose stored
+// failures are f: how long it is still locked out at now and how many
+// failures still count, that is those that the next failure at now would
+// continue (so that a Fail at now makes them one more).
+func (f Failures) Locked(now time.Time) (lockedFor time.Duration, failures int) {
+	ms := Millis(now)
+	if ms >= f.Expires() {
+		return 0, 0
+	}
+	if ms-f.Last <= f.Window {
+		failures = f.Count
+	}
+	return time.Duration(max(f.Until-ms, 0)) * time.Millisecond, failures
+}
+
+// Fail records a failure at now under b, which must pass CheckBackoff, as
+// server.Throttle.Fail specifies, and returns how long the key is locked
+// out from now on: the longer of the lockout of the new count (Lockout)
+// and what is left of the current one. The backend must then write f back,
+// in the same transaction, to expire at f.Expires(). fail.lua of redisstore
+// mirrors it.
+func (f *Failures) Fail(now time.Time, b server.Backoff) (lockedFor time.Duration) {
+	ms, window := Millis(now), b.Window.Milliseconds()
+	if ms >= f.Expires() {
+		*f = Failures{}
+	}
+	if f.Count > 0 && ms-f.Last > window {
+		f.Count = 0
+	}
+	f.Count++
+	f.Last = max(f.Last, ms) // A replica whose clock is behind never moves it back.
+	f.Window = window
+	if lock := lockout(f.Count, b); lock > 0 {
+		f.Until = max(f.Until, ms+lock)
+	}
+	return time.Duration(max(f.Until-ms, 0)) * time.Millisecond
+}
+
+// maxFill is the longest time, in milliseconds, that a bucket may take to
+// fill: the longest time.Duration, some 292 years. A retry is at most that,
+// and every time a backend computes stays an exact integer in a float64
+// (the numbers of Redis's Lua scripts). A Backoff's durations are
+// time.Durations, so its times stay within that range too.
+const maxFill = int64(math.MaxInt64 / time.Millisecond)
+
+// CheckBucket reports a token bucket that Allow must refuse: a rate that is
+// not positive and finite, a burst below 1, or a bucket that would take
+// longer than the longest time.Duration to fill.
+func CheckBucket(rate float64, burst int) error {
+	switch {
+	case !(rate > 0) || math.IsInf(rate, 0):
+		return fmt.Errorf("bucket rate %v: want a positive finite rate", rate)
+	case burst < 1:
+		return fmt.Errorf("bucket burst %d: want at least 1", burst)
+	case float64(burst)*1000/rate > float64(maxFill-1):
+		return fmt.Errorf("bucket of burst %d at rate %v/s takes longer than %v to fill", burst, rate,
+			time.Duration(math.MaxInt64))
+	}
+	return nil
+}
+
+// Bucket is a token bucket as a backend stores it: how many tokens have
+// been taken and not yet refilled, as of a time. The zero Bucket is full.
+type Bucket struct {
+	// Taken is the number of tokens missing at At: 0 when the bucket is
+	// full, at most its burst.
+	Taken float64
+	// At is when Taken was counted, in unix milliseconds.
+	At int64
+}
+
+// taken returns the tokens still missing d milliseconds after k.At at
+// rate, never below 0. Every computation of a bucket goes through it (and
+// allow.lua's taken), so that they agree to the last bit.
+func (k Bucket) taken(d int64, rate float64) float64 {
+	return max(k.Taken-float64(d)*rate/1000, 0)
+}
+
+// wait returns the fewest whole milliseconds after k.At at which no more
+// than missing tokens are missing at rate: the estimate of the division,
+// corrected for its rounding.
+func (k Bucket) wait(missing, rate float64) int64 {
+	d := max(int64(math.Ceil((k.Taken-missing)*1000/rate)), 0)
+	for k.taken(d, rate) > missing {
+		d++
+	}
+	for d > 0 && k.taken(d-1, rate) <= missing {
+		d--
+	}
+	return d
+}
+
+// Expires returns when k is full again at rate, and may be deleted, in
+// unix milliseconds. A bucket at or past it is the same as none.
+func (k Bucket) Expires(rate float64) int64 {
+	return k.At + k.wait(0, rate)
+}
+
+// Allow takes one token at now from k, which holds at most burst and
+// refills at rate per second, as server.Throttle.Allow specifies; rate and
+// burst must pass CheckBucket. Time counts in whole milliseconds: ok is
+// whether a token was there; if not, retry is the fewest milliseconds after
+// now at which one will be, and k is unchanged. If ok, the backend must
+// write k back, in the same transaction, to expire at k.Expires(rate).
+// allow.lua of redisstore mirrors it.
+func (k *Bucket) Allow(now time.Time, rate float64, burst int) (ok bool, retry time.Duration) {
+	ms := Millis(now)
+	// A replica whose clock is behind refills nothing and never moves At
+	// back. Both the decision and the retry compare with burst − 1 what
+	// taken returns from the stored k, so that the retry is exact: a call
+	// at now + retry finds the token.
+	if taken := k.taken(max(ms-k.At, 0), rate); taken <= float64(burst-1) {
+		*k = Bucket{Taken: taken + 1, At: max(k.At, ms)}
+		return true, 0
+	}
+	return false, time.Duration(k.At+k.wait(float64(burst-1), rate)-ms) * time.Millisecond
 }

@@ -158,3 +158,19 @@ func TestSlowClients(t *testing.T) {
 	}
 	s.stop(t)
 }
+
+// TestUnlock: `user unlock` ends an account's lockout at once.
+func TestUnlock(t *testing.T) {
+	dir := t.TempDir()
+	secret := setUp(t, dir)
+	s := startServer(t, dir, "--no-bootstrap")
+	for range 5 {
+		s.post(t, "/oauth2/token", secret, "grant_type", "password", "username", "carol@example.com", "password", "wrong")
+	}
+	if code, _ := s.post(t, "/oauth2/token", secret, "grant_type", "password", "username", "carol@example.com", "password", "carol's password"); code != 429 {
+		t.Fatalf("after 5 failures: %d", code)
+	}
+	mustCLI(t, dir, "", "user", "unlock", "--email", "Carol@example.com")
+	login(t, s, secret)
+	s.stop(t)
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"authserver/keys"
+	"authserver/server"
 	"authserver/userstore"
 )
 
@@ -51,6 +52,11 @@ type Config struct {
 	// of logins.
 	HashConcurrency  int
 	HashQueueTimeout time.Duration
+	// Lockout is the back-off of failed logins and client authentications;
+	// IPRate and IPBurst limit token requests per client address.
+	Lockout server.Backoff
+	IPRate  float64
+	IPBurst int
 	// CORSOrigins and TrustedProxies: see server.Config.
 	CORSOrigins    list
 	TrustedProxies list
@@ -81,6 +87,9 @@ func defaults() Config {
 		RSABits:           2048,
 		HashConcurrency:   runtime.NumCPU(),
 		HashQueueTimeout:  2 * time.Second,
+		Lockout:           server.Backoff{Limit: 5, Window: 30 * time.Minute, Base: time.Minute, Max: 15 * time.Minute},
+		IPRate:            50,
+		IPBurst:           100,
 	}
 }
 
@@ -104,6 +113,12 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.RSABits, "rsa-bits", c.RSABits, "modulus size of new RSA signing keys: 2048, 3072 or 4096")
 	fs.IntVar(&c.HashConcurrency, "hash-concurrency", c.HashConcurrency, "Argon2id computations of logins at once (each holds --argon2-memory)")
 	fs.Var((*duration)(&c.HashQueueTimeout), "hash-queue-timeout", "how long a login waits for a hashing slot before 503")
+	fs.IntVar(&c.Lockout.Limit, "lockout-after", c.Lockout.Limit, "failed logins (per account) or client authentications (per client) before a lockout")
+	fs.Var((*duration)(&c.Lockout.Window), "lockout-window", "failures further apart than this are not counted together")
+	fs.Var((*duration)(&c.Lockout.Base), "lockout-base", "the first lockout; each further failure doubles it")
+	fs.Var((*duration)(&c.Lockout.Max), "lockout-max", "the longest lockout")
+	fs.Float64Var(&c.IPRate, "ip-rate-limit", c.IPRate, "token requests per second per client address (0: no limit)")
+	fs.IntVar(&c.IPBurst, "ip-rate-burst", c.IPBurst, "token requests one client address may make at once")
 	fs.Var(&c.CORSOrigins, "cors-origins", "origins (scheme://host[:port]) whose browser clients may call the endpoints, comma-separated (default: none)")
 	fs.Var(&c.TrustedProxies, "trusted-proxies", "networks (CIDR) of reverse proxies whose X-Forwarded-For is believed, comma-separated")
 	fs.Func("argon2-memory", fmt.Sprintf("Argon2id memory of new password hashes, KiB (default %d)", c.Argon2.Memory), uintSetter(&c.Argon2.Memory))
@@ -173,6 +188,10 @@ func (c *Config) Validate() error {
 		"--issuer %q: want an absolute http or https URL without query, fragment or trailing slash (RFC 8414 §2)", c.Issuer)
 	check(c.DataDir == "", "--data-dir is empty")
 	check(c.LogFormat != "json" && c.LogFormat != "text", "--log-format %q: want json or text", c.LogFormat)
+	check(c.Lockout.Limit < 1 || c.Lockout.Limit > 1000, "--lockout-after %d: want from 1 to 1000", c.Lockout.Limit)
+	check(c.Lockout.Window < time.Second || c.Lockout.Base < time.Second || c.Lockout.Max < c.Lockout.Base || c.Lockout.Max > 24*time.Hour,
+		"--lockout-window, --lockout-base, --lockout-max: want at least 1s each, and base ≤ max ≤ 24h")
+	check(c.IPRate < 0 || (c.IPRate > 0 && c.IPBurst < 1), "--ip-rate-limit %v, --ip-rate-burst %d: want a rate ≥ 0 and, with a rate, a burst ≥ 1", c.IPRate, c.IPBurst)
 	check(c.HashConcurrency < 1 || c.HashConcurrency > 1024, "--hash-concurrency %d: want from 1 to 1024", c.HashConcurrency)
 	check(c.HashQueueTimeout < 0 || c.HashQueueTimeout > time.Minute, "--hash-queue-timeout %v: want from 0 to 1m", c.HashQueueTimeout)
 	for _, o := range c.CORSOrigins {

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -67,6 +69,7 @@ func serve(e *env) error {
 	}
 	users.ObserveHashing(m)
 	users.LimitHashing(e.cfg.HashConcurrency, e.cfg.HashQueueTimeout)
+	limitMemory(e, log)
 	proxies, err := e.cfg.proxies()
 	if err != nil {
 		return err
@@ -93,6 +96,8 @@ func serve(e *env) error {
 		Clients:            users,
 		Signer:             signer,
 		Tokens:             st.tokens,
+		Throttle:           st.tokens,
+		Throttling:         server.Throttling{Login: e.cfg.Lockout, Client: e.cfg.Lockout, IPRate: e.cfg.IPRate, IPBurst: e.cfg.IPBurst},
 		Observer:           m,
 		Logger:             log,
 		CORSOrigins:        e.cfg.CORSOrigins,
@@ -174,6 +179,23 @@ func serve(e *env) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// baseMemory is the memory the server needs besides password hashing.
+const baseMemory = 32 << 20
+
+// limitMemory sets the Go runtime's soft memory limit to what the server
+// needs: baseMemory plus one Argon2id memory per hashing slot, so that the
+// garbage of finished hashes is collected before the heap grows past it
+// (without a limit, the heap may grow to twice its live size). An operator's
+// GOMEMLIMIT wins.
+func limitMemory(e *env, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := int64(baseMemory) + int64(e.cfg.HashConcurrency)*int64(e.cfg.Argon2.Memory)<<10
+	debug.SetMemoryLimit(limit)
+	log.Info("memory limit set", "bytes", limit)
 }
 
 // redisLog writes go-redis's own messages (such as a failed dial) as

@@ -24,7 +24,10 @@ func (c *Config) grace() time.Duration { return c.AccessTokenTTL + clockSkew }
 // stores are the opened user and token stores of a command.
 type stores struct {
 	users  *userstore.Store
-	tokens server.Tokens
+	tokens interface {
+		server.Tokens
+		server.Throttle
+	}
 	// backend names the token store in metrics: "sqlite" or "redis".
 	backend string
 	// checks are the readiness checks of the stores.

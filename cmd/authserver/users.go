@@ -99,6 +99,27 @@ func init() {
 			},
 		}
 	}
+	commands["user unlock"] = &command{
+		usage: "user unlock --email E",
+		setup: func(fs *flag.FlagSet) func(*env) error {
+			email := emailFlag(fs)
+			return func(e *env) error {
+				if *email == "" {
+					return errors.New("--email is required")
+				}
+				st, err := openStores(e)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				if err := st.tokens.Reset(e.ctx, server.AccountKey(*email)); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "unlocked user %s\n", *email)
+				return nil
+			}
+		},
+	}
 	commands["user set-password"] = &command{
 		usage: "user set-password --email E --password-stdin",
 		setup: func(fs *flag.FlagSet) func(*env) error {

@@ -69,13 +69,16 @@ func TestZeroDowntimeRotation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	state := sqlstore.New(store.DB(), sqlstore.Options{Grace: time.Minute})
+	backoff := server.Backoff{Limit: 5, Window: time.Minute, Base: time.Second, Max: time.Minute}
 	var handler http.Handler
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	defer ts.Close()
 	srv, err := server.New(server.Config{
 		Issuer: ts.URL, AccessTokenTTL: accessTTL, JWKSMaxAge: maxAge,
 		RefreshIdle: time.Hour, RefreshLifetime: time.Hour,
-		Users: store, Clients: store, Signer: manager, Tokens: sqlstore.New(store.DB(), sqlstore.Options{Grace: time.Minute}),
+		Users: store, Clients: store, Signer: manager, Tokens: state, Throttle: state,
+		Throttling: server.Throttling{Login: backoff, Client: backoff},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -62,6 +62,15 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestThrottleConformance(t *testing.T) {
+	rdb := client(t, redistest.Start(t).URL)
+	storetest.RunThrottle(t, func(t *testing.T) server.Throttle {
+		s, prefix := open(t, rdb)
+		t.Cleanup(func() { checkTTLs(t, rdb, prefix) })
+		return s
+	})
+}
+
 // checkTTLs fails the test unless every key under prefix has a TTL: nothing
 // grows without bound.
 func checkTTLs(t *testing.T, rdb *redis.Client, prefix string) {
@@ -155,8 +164,9 @@ func (r *recorder) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 	}
 }
 
-// TestRoundTrips checks that Rotate, CreateFamily and AccessTokenActive each
-// cost one round trip once the server has cached the scripts.
+// TestRoundTrips checks that Rotate, CreateFamily, AccessTokenActive and
+// each method of the throttle cost one round trip once the server has
+// cached the scripts.
 func TestRoundTrips(t *testing.T) {
 	ctx := t.Context()
 	rdb := client(t, redistest.Start(t).URL)
@@ -176,6 +186,10 @@ func TestRoundTrips(t *testing.T) {
 				[][]string{{"evalsha"}}},
 			{"AccessTokenActive", func() error { _, err := s.AccessTokenActive(ctx, token); return err },
 				[][]string{{"exists", "hmget", "get"}}},
+			{"Fail", func() error { _, err := s.Fail(ctx, "k", time.Now(), backoff); return err }, [][]string{{"evalsha"}}},
+			{"Locked", func() error { _, _, err := s.Locked(ctx, "k", time.Now()); return err }, [][]string{{"hmget"}}},
+			{"Reset", func() error { return s.Reset(ctx, "k") }, [][]string{{"del"}}},
+			{"Allow", func() error { _, _, err := s.Allow(ctx, "k", time.Now(), 1, 10); return err }, [][]string{{"evalsha"}}},
 		}
 		for _, tt := range tests {
 			rec.take()
@@ -188,6 +202,9 @@ func TestRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// backoff is the Backoff of the Redis-specific throttle tests.
+var backoff = server.Backoff{Limit: 3, Window: 15 * time.Minute, Base: time.Minute, Max: time.Hour}
 
 // TestRedisDown checks that every method fails with an error of its own
 // while Redis is down, never with one the server would answer invalid_grant
@@ -206,6 +223,9 @@ func TestRedisDown(t *testing.T) {
 	_, _, rotateErr := s.Rotate(ctx, rotation(f, "s0", "s1"))
 	_, familyErr := s.Family(ctx, f.UserID, f.ID)
 	_, activeErr := s.AccessTokenActive(ctx, server.AccessToken{JTI: "j", UserID: f.UserID, FamilyID: f.ID})
+	_, _, lockedErr := s.Locked(ctx, "k", time.Now())
+	_, failErr := s.Fail(ctx, "k", time.Now(), backoff)
+	_, _, allowErr := s.Allow(ctx, "k", time.Now(), 1, 10)
 	for name, err := range map[string]error{
 		"CreateFamily":      s.CreateFamily(ctx, family("f2")),
 		"Rotate":            rotateErr,
@@ -214,6 +234,10 @@ func TestRedisDown(t *testing.T) {
 		"RevokeAccessToken": s.RevokeAccessToken(ctx, "j", time.Now().Add(time.Minute)),
 		"SetCutoff":         s.SetCutoff(ctx, f.UserID, time.Now(), time.Now().Add(time.Hour)),
 		"AccessTokenActive": activeErr,
+		"Locked":            lockedErr,
+		"Fail":              failErr,
+		"Reset":             s.Reset(ctx, "k"),
+		"Allow":             allowErr,
 	} {
 		if err == nil || slices.ContainsFunc([]error{server.ErrNotFound, server.ErrExists, server.ErrRevoked,
 			server.ErrReused, server.ErrWrongClient}, func(target error) bool { return errors.Is(err, target) }) {
@@ -233,6 +257,12 @@ func TestRedisDown(t *testing.T) {
 		IssuedAt: time.Now()}); err != nil || !active {
 		t.Errorf("AccessTokenActive after the restart = %v, %v", active, err)
 	}
+	if _, err := s.Fail(ctx, "k", time.Now(), backoff); err != nil {
+		t.Errorf("Fail after the restart: %v", err)
+	}
+	if ok, _, err := s.Allow(ctx, "k", time.Now(), 1, 10); err != nil || !ok {
+		t.Errorf("Allow after the restart = %v, %v", ok, err)
+	}
 }
 
 // BenchmarkRotate measures a rotation beside its ceiling: a PING, one round
@@ -241,13 +271,26 @@ func BenchmarkRotate(b *testing.B) {
 	rdb := client(b, redistest.Start(b).URL)
 	s, _ := open(b, rdb)
 	b.Run("rotate", func(b *testing.B) { storetest.BenchRotate(b, s) })
-	b.Run("ping_ceiling", func(b *testing.B) {
-		for b.Loop() {
-			if err := rdb.Ping(b.Context()).Err(); err != nil {
-				b.Fatal(err)
-			}
+	b.Run("ping_ceiling", func(b *testing.B) { benchPing(b, rdb) })
+}
+
+// BenchmarkThrottle measures Locked (one HMGET) and Allow (one EVALSHA that
+// writes) beside the same ceiling.
+func BenchmarkThrottle(b *testing.B) {
+	rdb := client(b, redistest.Start(b).URL)
+	s, _ := open(b, rdb)
+	b.Run("locked", func(b *testing.B) { storetest.BenchLocked(b, s) })
+	b.Run("allow", func(b *testing.B) { storetest.BenchAllow(b, s) })
+	b.Run("ping_ceiling", func(b *testing.B) { benchPing(b, rdb) })
+}
+
+// benchPing measures a PING, one round trip.
+func benchPing(b *testing.B, rdb *redis.Client) {
+	for b.Loop() {
+		if err := rdb.Ping(b.Context()).Err(); err != nil {
+			b.Fatal(err)
 		}
-	})
+	}
 }
 
 // TestExpiries: every key expires at the end of what it records plus the
@@ -281,6 +324,50 @@ func TestExpiries(t *testing.T) {
 		got, err := rdb.Do(ctx, "PEXPIRETIME", prefix+step.key).Int64()
 		if want := step.want.Add(storetest.Grace).UnixMilli(); err != nil || got != want {
 			t.Errorf("%s: PEXPIRETIME %d (%v), want %d", step.name, got, err, want)
+		}
+	}
+}
+
+// TestThrottleExpiries: a key's failures expire the millisecond after the
+// window of the latest failure or at the end of the lockout, whichever is
+// later, and its bucket when it is full again, each plus ClockSkew; a
+// refused Allow leaves the bucket's expiry alone.
+func TestThrottleExpiries(t *testing.T) {
+	ctx := t.Context()
+	rdb := client(t, redistest.Start(t).URL)
+	s, prefix := open(t, rdb)
+	base := time.Now().Truncate(time.Millisecond)
+	long := server.Backoff{Limit: 2, Window: time.Minute, Base: 5 * time.Minute, Max: time.Hour}
+	fail := func(at time.Time) func() error {
+		return func() error { _, err := s.Fail(ctx, "k", at, long); return err }
+	}
+	allow := func(want bool) func() error {
+		return func() error {
+			if ok, _, err := s.Allow(ctx, "k", base, 2, 2); err != nil || ok != want {
+				return fmt.Errorf("Allow = %v, %v; want %v", ok, err, want)
+			}
+			return nil
+		}
+	}
+	steps := []struct {
+		name string
+		do   func() error
+		key  string
+		want time.Time
+	}{
+		{"first failure", fail(base), "thr:{k}", base.Add(long.Window + time.Millisecond)},
+		{"second failure", fail(base.Add(time.Second)), "thr:{k}", base.Add(time.Second + long.Base)},
+		{"first token", allow(true), "rate:{k}", base.Add(500 * time.Millisecond)},
+		{"second token", allow(true), "rate:{k}", base.Add(time.Second)},
+		{"refusal", allow(false), "rate:{k}", base.Add(time.Second)},
+	}
+	for _, step := range steps {
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		got, err := rdb.Do(ctx, "PEXPIRETIME", prefix+step.key).Int64()
+		if want := step.want.Add(redisstore.ClockSkew).UnixMilli(); err != nil || got != want {
+			t.Errorf("%s: PEXPIRETIME of %s %d (%v), want %d", step.name, step.key, got, err, want)
 		}
 	}
 }

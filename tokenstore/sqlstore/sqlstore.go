@@ -208,10 +208,12 @@ func (s *Store) AccessTokenActive(ctx context.Context, t server.AccessToken) (bo
 }
 
 // Purge deletes every record whose logical end plus the grace period is at
-// or before now, and returns how many it deleted.
+// or before now, and every throttle record that no longer matters at now,
+// and returns how many it deleted.
 func (s *Store) Purge(ctx context.Context, now time.Time) (int64, error) {
 	var purged int64
-	for _, table := range []string{"token_families", "token_cutoffs", "revoked_access_tokens"} {
+	for _, table := range []string{"token_families", "token_cutoffs", "revoked_access_tokens",
+		"throttle_failures", "throttle_buckets"} {
 		res, err := s.db.ExecContext(ctx, `DELETE FROM `+table+` WHERE purge_at <= ?`, tokenstore.Millis(now))
 		if err != nil {
 			return purged, fmt.Errorf("sqlstore: purge %s: %w", table, err)

@@ -33,6 +33,13 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestThrottleConformance(t *testing.T) {
+	storetest.RunThrottle(t, func(t *testing.T) server.Throttle {
+		s, _ := open(t, filepath.Join(t.TempDir(), "authserver.db"))
+		return s
+	})
+}
+
 func hash(secret string) []byte {
 	sum := sha256.Sum256([]byte(secret))
 	return sum[:]
@@ -110,6 +117,43 @@ func TestPurge(t *testing.T) {
 	purge(base.Add(2*time.Hour+storetest.Grace), 4) // revoked, rotated, u2's cut-off, jti kept
 }
 
+// TestPurgeThrottle checks that Purge deletes a key's failures the
+// millisecond after the window of the latest failure, or at the end of its
+// lockout if later, and its bucket when it is full again.
+func TestPurgeThrottle(t *testing.T) {
+	ctx := t.Context()
+	s, _ := open(t, filepath.Join(t.TempDir(), "authserver.db"))
+	base := time.Now().Truncate(time.Millisecond)
+	b := server.Backoff{Limit: 2, Window: time.Minute, Base: 5 * time.Minute, Max: time.Hour}
+	for key, n := range map[string]int{"counted": 1, "locked": 2} {
+		for range n {
+			if _, err := s.Fail(ctx, key, base, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range 2 {
+		if ok, _, err := s.Allow(ctx, "bucket", base, 2, 2); err != nil || !ok {
+			t.Fatalf("Allow = %v, %v", ok, err)
+		}
+	}
+	purge := func(now time.Time, want int64) {
+		t.Helper()
+		if n, err := s.Purge(ctx, now); err != nil || n != want {
+			t.Fatalf("Purge(%v) = %d, %v; want %d", now.Sub(base), n, err, want)
+		}
+	}
+	purge(base.Add(time.Second-time.Millisecond), 0)
+	purge(base.Add(time.Second), 1) // the bucket
+	purge(base.Add(b.Window), 0)
+	purge(base.Add(b.Window+time.Millisecond), 1) // counted
+	if lockedFor, n, err := s.Locked(ctx, "locked", base.Add(b.Window+time.Millisecond)); err != nil || lockedFor != b.Base-b.Window-time.Millisecond || n != 0 {
+		t.Errorf("Locked after the window = %v, %d, %v", lockedFor, n, err)
+	}
+	purge(base.Add(b.Base-time.Millisecond), 0)
+	purge(base.Add(b.Base), 1) // locked
+}
+
 // TestReopen checks that the records survive closing the database.
 func TestReopen(t *testing.T) {
 	ctx := t.Context()
@@ -156,6 +200,33 @@ func BenchmarkRotate(b *testing.B) {
 		for b.Loop() {
 			n++
 			if _, err := db.DB().ExecContext(b.Context(), `UPDATE token_families SET rotated_at = ?`, n); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkThrottle measures Locked (one query) and Allow (a transaction
+// that writes) beside their ceilings: a read of one row and a write
+// transaction of one statement on the same database, in the same run.
+func BenchmarkThrottle(b *testing.B) {
+	s, db := open(b, filepath.Join(b.TempDir(), "authserver.db"))
+	b.Run("locked", func(b *testing.B) { storetest.BenchLocked(b, s) })
+	b.Run("read_ceiling", func(b *testing.B) {
+		var n int64
+		for b.Loop() {
+			if err := db.DB().QueryRowContext(b.Context(), `SELECT COUNT(*) FROM throttle_failures WHERE throttle_key = ?`,
+				"k").Scan(&n); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("allow", func(b *testing.B) { storetest.BenchAllow(b, s) })
+	b.Run("write_ceiling", func(b *testing.B) {
+		var n int64
+		for b.Loop() {
+			n++
+			if _, err := db.DB().ExecContext(b.Context(), `UPDATE throttle_buckets SET taken_at = ?`, n); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -33,3 +33,33 @@ func BenchRotate(b *testing.B, s server.Tokens) {
 		r.Presented = r.Next
 	}
 }
+
+// BenchLocked measures Locked on s of a key with failures on record.
+func BenchLocked(b *testing.B, s server.Throttle) {
+	now := time.Now().Truncate(time.Millisecond)
+	key := "bench-" + rand.Text()
+	for range backoff.Limit {
+		if _, err := s.Fail(b.Context(), key, now, backoff); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		if lockedFor, _, err := s.Locked(b.Context(), key, now); err != nil || lockedFor == 0 {
+			b.Fatalf("Locked = %v, %v; want a lockout", lockedFor, err)
+		}
+	}
+}
+
+// BenchAllow measures Allow on s when it gives a token, so that it writes:
+// each iteration comes a millisecond after the previous one, and the
+// bucket refills one token a millisecond.
+func BenchAllow(b *testing.B, s server.Throttle) {
+	now := time.Now().Truncate(time.Millisecond)
+	key := "bench-" + rand.Text()
+	for b.Loop() {
+		now = now.Add(time.Millisecond)
+		if ok, retry, err := s.Allow(b.Context(), key, now, 1000, 1); err != nil || !ok {
+			b.Fatalf("Allow = %v, %v, %v; want a token", ok, retry, err)
+		}
+	}
+}
