@@ -54,8 +54,10 @@ func parseRefreshToken(s string) (refreshToken, bool) {
 	if !ok1 || !ok2 || userID == "" || !printable(userID) {
 		return refreshToken{}, false
 	}
-	fam, err1 := base64.RawURLEncoding.DecodeString(familyID)
-	sec, err2 := base64.RawURLEncoding.DecodeString(secret)
+	// Strict decoding refuses unused bits that are not zero: one token has
+	// exactly one spelling.
+	fam, err1 := base64.RawURLEncoding.Strict().DecodeString(familyID)
+	sec, err2 := base64.RawURLEncoding.Strict().DecodeString(secret)
 	if err1 != nil || err2 != nil || len(fam) != familyIDBytes || len(sec) != secretBytes {
 		return refreshToken{}, false
 	}
