@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Params are the Argon2id cost parameters (RFC 9106 §3.1) of new hashes.
@@ -65,12 +66,20 @@ func (p Params) Hash(password string) (string, error) {
 
 // Verify checks password against any valid PHC $argon2id$ or $argon2i$
 // string whatever its parameters, salt length or key length, so that hashes
-// from Python's argon2-cffi or pwdlib verify unchanged. ok is the result of a
-// constant-time comparison; rehash is true when ok and the hash is not an
-// Argon2id hash with exactly p's parameters, salt length and key length. err
-// is non-nil only for a malformed PHC string or absurd parameters, never for
-// a wrong password.
+// from Python's argon2-cffi or pwdlib verify unchanged, or against a bcrypt
+// hash ($2a$, $2b$, $2y$) imported from another user table. ok is the result
+// of a constant-time comparison; rehash is true when ok and the hash is not
+// an Argon2id hash with exactly p's parameters, salt length and key length
+// (so always for bcrypt). err is non-nil only for a malformed hash or absurd
+// parameters, never for a wrong password.
 func (p Params) Verify(phc, password string) (ok, rehash bool, err error) {
+	if isBcrypt(phc) {
+		if err := validateBcrypt(phc); err != nil {
+			return false, false, err
+		}
+		ok = bcrypt.CompareHashAndPassword([]byte(phc), []byte(password)) == nil
+		return ok, ok, nil
+	}
 	h, err := parsePHC(phc)
 	if err != nil {
 		return false, false, err
@@ -85,10 +94,34 @@ func (p Params) Verify(phc, password string) (ok, rehash bool, err error) {
 	return ok, rehash, nil
 }
 
-// ValidatePHC reports whether phc is a PHC string that Verify accepts.
-func ValidatePHC(phc string) error {
-	_, err := parsePHC(phc)
+// ValidateHash reports whether hash is a PHC string or a bcrypt hash that
+// Verify accepts.
+func ValidateHash(hash string) error {
+	if isBcrypt(hash) {
+		return validateBcrypt(hash)
+	}
+	_, err := parsePHC(hash)
 	return err
+}
+
+// maxBcryptCost bounds the cost of an imported bcrypt hash: each step
+// doubles the work of verifying it.
+const maxBcryptCost = 15
+
+func isBcrypt(hash string) bool {
+	return strings.HasPrefix(hash, "$2a$") || strings.HasPrefix(hash, "$2b$") || strings.HasPrefix(hash, "$2y$")
+}
+
+// validateBcrypt checks the form and the cost of a bcrypt hash.
+func validateBcrypt(hash string) error {
+	cost, err := bcrypt.Cost([]byte(hash))
+	if err != nil || len(hash) != 60 {
+		return errors.New("bcrypt: not a bcrypt hash of 60 characters")
+	}
+	if cost > maxBcryptCost {
+		return fmt.Errorf("bcrypt: cost %d is more than %d", cost, maxBcryptCost)
+	}
+	return nil
 }
 
 // decoded is a parsed PHC string.

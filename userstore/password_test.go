@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // cheap keeps Argon2 fast, for the race detector.
@@ -67,10 +68,11 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-// malformed are strings that Verify and ValidatePHC refuse.
+// malformed are strings that Verify and ValidateHash refuse.
 var malformed = map[string]string{
 	"empty":                   "",
-	"bcrypt":                  "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+	"bcrypt, truncated":       "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMU",
+	"bcrypt, cost 31":         "$2b$31$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
 	"argon2d":                 "$argon2d$v=19$m=64,t=1,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
 	"no leading $":            "argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
 	"no version":              "$argon2id$m=64,t=1,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
@@ -99,8 +101,8 @@ var malformed = map[string]string{
 func TestVerifyRefusesMalformed(t *testing.T) {
 	for name, s := range malformed {
 		t.Run(name, func(t *testing.T) {
-			if err := ValidatePHC(s); err == nil {
-				t.Error("ValidatePHC accepted it")
+			if err := ValidateHash(s); err == nil {
+				t.Error("ValidateHash accepted it")
 			}
 			if ok, rehash, err := DefaultParams.Verify(s, "password"); ok || rehash || err == nil {
 				t.Errorf("Verify = %v, %v, %v; want an error", ok, rehash, err)
@@ -109,11 +111,11 @@ func TestVerifyRefusesMalformed(t *testing.T) {
 	}
 }
 
-func TestValidatePHCAcceptsLimits(t *testing.T) {
+func TestValidateHashAcceptsLimits(t *testing.T) {
 	for _, params := range []string{"m=4194304,t=100,p=1", "m=2040,t=1,p=255", "m=8,t=1,p=1"} {
 		s := "$argon2id$v=19$" + params + "$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"
-		if err := ValidatePHC(s); err != nil {
-			t.Errorf("ValidatePHC(%s) = %v", params, err)
+		if err := ValidateHash(s); err != nil {
+			t.Errorf("ValidateHash(%s) = %v", params, err)
 		}
 	}
 }
@@ -161,4 +163,25 @@ func FuzzVerify(f *testing.F) {
 			t.Errorf("Verify = %v, %v, %v; parsePHC error %v", ok, rehash, err, parseErr)
 		}
 	})
+}
+
+// TestBcrypt: a bcrypt hash from another user table verifies and is always
+// re-hashed to Argon2id.
+func TestBcrypt(t *testing.T) {
+	for _, prefix := range []string{"$2a$", "$2b$", "$2y$"} {
+		h, err := bcrypt.GenerateFromPassword([]byte("hunter2"), 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hash := prefix + string(h[4:])
+		if err := ValidateHash(hash); err != nil {
+			t.Fatalf("%s: %v", prefix, err)
+		}
+		if ok, rehash, err := DefaultParams.Verify(hash, "hunter2"); !ok || !rehash || err != nil {
+			t.Errorf("%s right password: ok %v rehash %v err %v", prefix, ok, rehash, err)
+		}
+		if ok, rehash, err := DefaultParams.Verify(hash, "hunter3"); ok || rehash || err != nil {
+			t.Errorf("%s wrong password: ok %v rehash %v err %v", prefix, ok, rehash, err)
+		}
+	}
 }

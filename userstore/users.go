@@ -77,19 +77,24 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (serve
 }
 
 // CreateUser stores u with a new random ID, the current time as CreatedAt
-// and UpdatedAt, and passwordHash, a PHC string that ValidatePHC accepts. An
+// and UpdatedAt, and passwordHash, a PHC string or bcrypt hash that ValidateHash accepts. An
 // email already taken, in any case, is an error wrapping server.ErrExists.
 func (s *Store) CreateUser(ctx context.Context, u server.User, passwordHash string) (server.User, error) {
 	if err := checkEmail(u.Email); err != nil {
 		return server.User{}, fmt.Errorf("userstore: create user: %w", err)
 	}
-	if err := ValidatePHC(passwordHash); err != nil {
+	if err := ValidateHash(passwordHash); err != nil {
 		return server.User{}, fmt.Errorf("userstore: create user %s: password hash: %w", u.Email, err)
 	}
-	u.ID = uuid.NewString()
-	u.Roles = orNil(u.Roles)
 	u.CreatedAt = now()
 	u.UpdatedAt = u.CreatedAt
+	return s.insertUser(ctx, u, passwordHash)
+}
+
+// insertUser stores u, with its times, under a new ID.
+func (s *Store) insertUser(ctx context.Context, u server.User, passwordHash string) (server.User, error) {
+	u.ID = uuid.NewString()
+	u.Roles = orNil(u.Roles)
 	created, err := s.change(ctx, `INSERT INTO users
 		(id, email, email_key, password_hash, active, roles, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
@@ -132,10 +137,10 @@ func (s *Store) user(ctx context.Context, email string) (server.User, string, er
 }
 
 // SetPasswordHash replaces the password hash of the user with this email,
-// a PHC string that ValidatePHC accepts, and sets its UpdatedAt; an unknown
+// a PHC string or bcrypt hash that ValidateHash accepts, and sets its UpdatedAt; an unknown
 // email is an error wrapping server.ErrNotFound.
 func (s *Store) SetPasswordHash(ctx context.Context, email, passwordHash string) error {
-	if err := ValidatePHC(passwordHash); err != nil {
+	if err := ValidateHash(passwordHash); err != nil {
 		return fmt.Errorf("userstore: set password of %s: %w", email, err)
 	}
 	return s.changeOne(ctx, "set password of "+email, `UPDATE users SET password_hash = ?, updated_at = ? WHERE email_key = ?`,

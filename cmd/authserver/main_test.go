@@ -421,3 +421,35 @@ func TestClientRotateSecret(t *testing.T) {
 	}
 	s.stop(t)
 }
+
+// TestUserImport: a CSV from another user table imports once; its bcrypt
+// user logs in with the old password.
+func TestUserImport(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(t.TempDir(), "users.csv")
+	csv := "email,hashed_password,is_active,roles,created_at\n" +
+		"ref@example.com,\"$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc\",true,admin,2024-01-01 00:00:00\n" +
+		// bcrypt of "bcrypt password", cost 4
+		"old@example.com,$2b$04$btVCJhLlAZpfzY/X3uZKSuGiS7c/zIo9s1a3qnxrdWU7vEHUI.tde,true,,\n" +
+		"broken@example.com,plaintext,true,,\n"
+	if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := cli(t, dir, "", "user", "import", "--csv", file)
+	if code == 0 || !strings.Contains(out, "imported 2, skipped 0 (already there), rejected 1") || !strings.Contains(out, "line 4:") || !strings.Contains(stderr, "1 rows rejected") {
+		t.Fatalf("first import: %d\n%s%s", code, out, stderr)
+	}
+	if out, _, _ := cli(t, dir, "", "user", "import", "--csv", file); !strings.Contains(out, "imported 0, skipped 2") {
+		t.Fatalf("second import:\n%s", out)
+	}
+	secret := strings.TrimSpace(mustCLI(t, dir, "", "client", "create", "--id", "app", "--grant", "password"))
+	s := startServer(t, dir, "--no-bootstrap")
+	for user, pw := range map[string]string{"ref@example.com": "password", "old@example.com": "bcrypt password"} {
+		for range 2 { // the second login runs on the re-hashed Argon2id
+			if code, body := s.post(t, "/oauth2/token", secret, "grant_type", "password", "username", user, "password", pw); code != 200 {
+				t.Fatalf("%s: %d %v", user, code, body)
+			}
+		}
+	}
+	s.stop(t)
+}

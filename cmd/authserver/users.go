@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -98,6 +99,33 @@ func init() {
 				}
 			},
 		}
+	}
+	commands["user import"] = &command{
+		usage: "user import --csv FILE",
+		setup: func(fs *flag.FlagSet) func(*env) error {
+			path := fs.String("csv", "", "CSV file with the columns email, hashed_password, is_active, roles, created_at (required)")
+			return func(e *env) error {
+				if *path == "" {
+					return errors.New("--csv is required")
+				}
+				f, err := os.Open(*path)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				return withUsers(e, func(s *userstore.Store) error {
+					report, err := s.Import(e.ctx, f)
+					fmt.Fprintf(e.stdout, "imported %d, skipped %d (already there), rejected %d\n", report.Imported, report.Skipped, len(report.Rejected))
+					for _, r := range report.Rejected {
+						fmt.Fprintf(e.stdout, "  line %d: %s\n", r.Line, r.Reason)
+					}
+					if err == nil && len(report.Rejected) > 0 {
+						err = fmt.Errorf("%d rows rejected; the others were imported", len(report.Rejected))
+					}
+					return err
+				})
+			}
+		},
 	}
 	commands["user unlock"] = &command{
 		usage: "user unlock --email E",

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
 
 	"authserver/server"
 	"authserver/userstore"
@@ -46,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) *userstore.Store) {
 		{"ConcurrentCreateUser", testConcurrentCreateUser},
 		{"KeySetCompareAndSwap", testKeySetCompareAndSwap},
 		{"RotateClientSecret", testRotateClientSecret},
+		{"Import", testImport},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, open(t)) })
@@ -138,7 +140,7 @@ func testCreateUserRefuses(t *testing.T, s *userstore.Store) {
 		{"two @", "a@b@example.com", hash(t, "pw")},
 		{"321 bytes", long, hash(t, "pw")},
 		{"plaintext password", "alice@example.com", "pw"},
-		{"bcrypt hash", "alice@example.com", "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"},
+		{"truncated bcrypt hash", "alice@example.com", "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMU"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := s.CreateUser(t.Context(), server.User{Email: tt.email}, tt.hash); err == nil || errors.Is(err, server.ErrExists) {
@@ -524,5 +526,70 @@ func testRotateClientSecret(t *testing.T, s *userstore.Store) {
 		if err := s.RotateClientSecret(ctx, id, server.HashSecret("x"), time.Hour, now); !errors.Is(err, server.ErrNotFound) {
 			t.Errorf("%s client: %v, want ErrNotFound", name, err)
 		}
+	}
+}
+
+func testImport(t *testing.T, s *userstore.Store) {
+	ctx := t.Context()
+	bc, err := bcrypt.GenerateFromPassword([]byte("bcrypt pw"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := userstore.Params{Memory: 128, Time: 2, Threads: 2}
+	otherHash, err := other.Hash("other pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := func(s string) string { return `"` + s + `"` } // PHC strings hold commas
+	csv := "email,hashed_password,is_active,roles,created_at\n" +
+		"argon@example.com," + q(hash(t, "argon pw")) + ",true,\"[\"\"admin\"\",\"\"dev\"\"]\",2024-03-01T10:00:00Z\n" + // line 2
+		"other@example.com," + q(otherHash) + ",1,,2024-03-01 10:00:00.123456\n" + // line 3
+		"bcrypt@example.com," + string(bc) + ",True,\"ops, audit\",2024-03-01 10:00:00+02\n" + // line 4
+		"ARGON@example.com," + q(hash(t, "x")) + ",true,,\n" + // line 5: duplicate in another case
+		"bad-hash@example.com,$2b$12$short,true,,\n" + // line 6
+		"no-at-sign," + q(hash(t, "x")) + ",true,,\n" + // line 7
+		"active@example.com," + q(hash(t, "x")) + ",maybe,,\n" + // line 8
+		"date@example.com," + q(hash(t, "x")) + ",false,,yesterday\n" + // line 9
+		"inactive@example.com," + q(hash(t, "inactive pw")) + ",false,,\n" // line 10
+	report, err := s.Import(ctx, strings.NewReader(csv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []int
+	for _, r := range report.Rejected {
+		lines = append(lines, r.Line)
+		if r.Reason == "" {
+			t.Errorf("line %d rejected without a reason", r.Line)
+		}
+	}
+	if report.Imported != 4 || report.Skipped != 1 || !reflect.DeepEqual(lines, []int{6, 7, 8, 9}) {
+		t.Fatalf("report %+v, want 4 imported, 1 skipped, lines 6-9 rejected", report)
+	}
+	again, err := s.Import(ctx, strings.NewReader(csv))
+	if err != nil || again.Imported != 0 || again.Skipped != 5 {
+		t.Fatalf("second import %+v, %v: want nothing imported and 5 skipped", again, err)
+	}
+	u, err := s.User(ctx, "argon@example.com")
+	if err != nil || !reflect.DeepEqual(u.Roles, []string{"admin", "dev"}) || !u.CreatedAt.Equal(time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)) {
+		t.Errorf("argon: %+v, %v", u, err)
+	}
+	if u, _ := s.User(ctx, "bcrypt@example.com"); !reflect.DeepEqual(u.Roles, []string{"ops", "audit"}) || !u.CreatedAt.Equal(time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC)) {
+		t.Errorf("bcrypt: %+v", u)
+	}
+	for user, pw := range map[string]string{"argon@example.com": "argon pw", "other@example.com": "other pw", "bcrypt@example.com": "bcrypt pw"} {
+		first, err := s.Authenticate(ctx, user, pw)
+		if err != nil {
+			t.Fatalf("%s: %v", user, err)
+		}
+		second, err := s.Authenticate(ctx, user, pw)
+		if err != nil || (user != "argon@example.com" && !second.UpdatedAt.Equal(first.UpdatedAt)) {
+			t.Errorf("%s: the second login re-hashed again (%v, %v)", user, first.UpdatedAt, second.UpdatedAt)
+		}
+	}
+	if _, err := s.Authenticate(ctx, "inactive@example.com", "inactive pw"); !errors.Is(err, server.ErrInvalidCredentials) {
+		t.Errorf("an inactive imported user logged in: %v", err)
+	}
+	if _, err := s.Import(ctx, strings.NewReader("email,password\nx@y,z\n")); err == nil {
+		t.Error("a file without the columns was imported")
 	}
 }
