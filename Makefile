@@ -6,9 +6,9 @@ BIN ?= bin
 FUZZTIME ?= 3s
 FUZZ_TARGETS = FuzzParseForm FuzzClientCredentials FuzzParseRefreshToken FuzzBearerToken
 
-.PHONY: test deps build run fmt-check rules-check fuzz fuzz-run
+.PHONY: test deps pg-start build run fmt-check rules-check fuzz fuzz-run
 
-test: deps fmt-check rules-check
+test: deps pg-start fmt-check rules-check
 	$(GO) vet ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 12m ./...
 	$(MAKE) --no-print-directory fuzz-run FUZZTIME=$(FUZZTIME)
@@ -17,8 +17,9 @@ test: deps fmt-check rules-check
 # uses what is already there: the race detector needs a C compiler, the
 # Redis token store's tests a redis-server (tokenstore/redistest), the rule
 # checks promtool and cmd/authserver's Prometheus test a prometheus server
-# (both in the Debian package prometheus), and the CLI test runs the curl
-# command the server prints.
+# (both in the Debian package prometheus), the CLI test runs the curl
+# command the server prints, and the PostgreSQL user store's tests need a
+# PostgreSQL server (the Debian package postgresql; see pg-start).
 APT_GET = DEBIAN_FRONTEND=noninteractive apt-get
 deps:
 	@missing=""; \
@@ -26,7 +27,30 @@ deps:
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
 	{ command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || missing="$$missing prometheus"; \
+	{ command -v pg_ctlcluster >/dev/null 2>&1 && command -v psql >/dev/null 2>&1; } || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends $$missing; fi
+
+# pg-start makes the PostgreSQL server of the tests (userstore/pgtest) answer
+# at PG_URL, unless DATABASE_URL names another. It uses a server that
+# already answers as it is; else it starts the newest local cluster if
+# nothing listens on 127.0.0.1:5432, and if postgres still cannot connect
+# without a password, as on a fresh Debian install (scram-sha-256 for TCP
+# connections), it lets postgres in from 127.0.0.1 with a trust line at the
+# top of pg_hba.conf and reloads the server.
+PG_URL = postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+PG_READY = psql -w -q -c 'SELECT 1' "$(PG_URL)" >/dev/null 2>&1
+pg-start: deps
+	@[ -n "$$DATABASE_URL" ] && exit 0; \
+	$(PG_READY) && exit 0; \
+	pg_isready -q -h 127.0.0.1 -p 5432 || \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | sort -V | tail -n 1) main start || exit 1; \
+	if ! $(PG_READY); then \
+		hba=$$(runuser -u postgres -- psql -w -p 5432 -tA -c 'SHOW hba_file') && \
+		sed -i '1i host all postgres 127.0.0.1/32 trust # added by make pg-start for the tests' "$$hba" && \
+		runuser -u postgres -- psql -w -p 5432 -q -c 'SELECT pg_reload_conf()' >/dev/null || exit 1; \
+	fi; \
+	for i in $$(seq 50); do $(PG_READY) && exit 0; sleep 0.1; done; \
+	echo "pg-start: cannot connect to $(PG_URL)"; exit 1
 
 # rules-check checks the Prometheus configuration and its alert rules, and
 # runs the rules' unit tests (promtool resolves rule_files relative to the

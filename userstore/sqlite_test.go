@@ -148,23 +148,6 @@ func TestNoPlaintextPasswordOnDisk(t *testing.T) {
 	}
 }
 
-// BenchmarkAuthenticate measures a login with DefaultParams, for a known and
-// for an unknown email; the two should cost the same.
-func BenchmarkAuthenticate(b *testing.B) {
-	s := open(b, filepath.Join(b.TempDir(), "users.db"), userstore.DefaultParams)
-	if _, err := s.CreateUser(b.Context(), server.User{Email: "alice@example.com", Active: true},
-		hash(b, userstore.DefaultParams, "pw")); err != nil {
-		b.Fatal(err)
-	}
-	for _, email := range []string{"alice@example.com", "unknown@example.com"} {
-		b.Run(email, func(b *testing.B) {
-			for b.Loop() {
-				s.Authenticate(b.Context(), email, "pw")
-			}
-		})
-	}
-}
-
 func hash(t testing.TB, p userstore.Params, password string) string {
 	t.Helper()
 	h, err := p.Hash(password)

@@ -26,12 +26,18 @@ var (
 	_ server.Clients = (*Store)(nil)
 )
 
-//go:embed migrations/sqlite/*.sql
+// migrations holds each dialect's migrations: the same versions, with the
+// same meaning, in each dialect's folder.
+//
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrations embed.FS
 
-// Store holds users and clients in a SQL database.
+// Store holds users and clients in a SQL database: SQLite (Open) or
+// PostgreSQL (OpenPostgres).
 type Store struct {
-	db     *sql.DB
+	// db runs every query of the Store: they are written with ?
+	// placeholders, which it binds as the database wants.
+	db     binder[*sql.DB]
 	params Params
 	// dummy is a hash with params that Authenticate verifies for an unknown
 	// email, so that it costs as much as a known one.
@@ -126,9 +132,9 @@ func (s *Store) hash(ctx context.Context, compute func()) error {
 // while it turns a new file to WAL: two processes creating the same file at
 // the same instant may get SQLITE_BUSY.
 func Open(ctx context.Context, path string, p Params) (*Store, error) {
-	dummy, err := p.Hash("password of no user")
+	s, err := newStore(sqlite, p)
 	if err != nil {
-		return nil, fmt.Errorf("userstore: %w", err)
+		return nil, err
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -138,26 +144,48 @@ func Open(ctx context.Context, path string, p Params) (*Store, error) {
 	// IMMEDIATE so that two writers wait for each other instead of failing.
 	dsn := url.URL{Scheme: "file", Path: abs,
 		RawQuery: "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"}
-	db, err := sql.Open("sqlite", dsn.String())
-	if err != nil {
+	if s.db.q, err = sql.Open("sqlite", dsn.String()); err != nil {
 		return nil, fmt.Errorf("userstore: open %s: %w", path, err)
 	}
-	if err := migrate(ctx, db); err != nil {
-		db.Close()
+	if err := s.migrate(ctx); err != nil {
+		s.db.q.Close()
 		return nil, fmt.Errorf("userstore: migrate %s: %w", path, err)
 	}
-	return &Store{db: db, params: p, dummy: dummy, hashing: nopHashObserver{}}, nil
+	return s, nil
 }
 
-// migrate applies, in order of version, each embedded migration not yet
-// recorded in schema_migrations.
-func migrate(ctx context.Context, db *sql.DB) error {
-	names, err := fs.Glob(migrations, "migrations/sqlite/*.sql") // sorted
+// newStore returns a Store of dialect d without its database, which the
+// caller opens, with password parameters p.
+func newStore(d *dialect, p Params) (*Store, error) {
+	dummy, err := p.Hash("password of no user")
+	if err != nil {
+		return nil, fmt.Errorf("userstore: %w", err)
+	}
+	return &Store{db: binder[*sql.DB]{dialect: d}, params: p, dummy: dummy, hashing: nopHashObserver{}}, nil
+}
+
+// Migrate applies, in order of version, each embedded migration of the
+// Store's SQL dialect not yet recorded in schema_migrations. Open does so
+// already, and OpenPostgres unless told not to. Any number of processes may
+// migrate one database at once: each migration waits for the others'.
+func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.migrate(ctx); err != nil {
+		return fmt.Errorf("userstore: migrate: %w", err)
+	}
+	return nil
+}
+
+// migrate is Migrate without the package's prefix on errors.
+func (s *Store) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/"+s.db.dialect.name+"/*.sql") // sorted
+	if err == nil && len(names) == 0 {
+		err = fmt.Errorf("no migrations for %s", s.db.dialect.name)
+	}
 	if err != nil {
 		return err
 	}
 	for _, name := range names {
-		if err := applyMigration(ctx, db, name); err != nil {
+		if err := s.applyMigration(ctx, name); err != nil {
 			return fmt.Errorf("%s: %w", path.Base(name), err)
 		}
 	}
@@ -166,10 +194,10 @@ func migrate(ctx context.Context, db *sql.DB) error {
 
 // applyMigration applies the migration in the file name, whose version is
 // the number before the first '_', in a transaction of its own, unless it is
-// already applied. Concurrent Opens of one database wait for each other at
-// the start of the transaction, which is why it also creates
-// schema_migrations.
-func applyMigration(ctx context.Context, db *sql.DB, name string) error {
+// already applied. Concurrent migrations of one database wait for each other
+// at the start of the transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: the
+// dialect's advisory lock), which is why it also creates schema_migrations.
+func (s *Store) applyMigration(ctx context.Context, name string) error {
 	prefix, _, _ := strings.Cut(path.Base(name), "_")
 	version, err := strconv.Atoi(prefix)
 	if err != nil {
@@ -179,45 +207,49 @@ func applyMigration(ctx context.Context, db *sql.DB, name string) error {
 	if err != nil {
 		return err
 	}
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
+	return s.inTx(ctx, func(tx binder[*sql.Tx]) error {
+		if lock := s.db.dialect.lock; lock != "" {
+			if _, err := tx.ExecContext(ctx, lock); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			applied_at BIGINT NOT NULL)`); err != nil {
+			return err
+		}
+		var applied bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`,
+			version).Scan(&applied); err != nil || applied {
+			return err
+		}
+		// The migration is the dialect's own SQL, with several statements
+		// and no placeholders: it bypasses binding.
+		if _, err := tx.q.ExecContext(ctx, string(body)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+			version, time.Now().UnixMicro())
 		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		applied_at BIGINT NOT NULL)`); err != nil {
-		return err
-	}
-	var applied bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`,
-		version).Scan(&applied); err != nil || applied {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-		version, time.Now().UnixMicro()); err != nil {
-		return err
-	}
-	return tx.Commit()
+	})
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	return s.db.Close()
+	return s.db.q.Close()
 }
 
 // DB returns the database, which the embedded token store (tokenstore/
-// sqlstore) shares: its tables are among the migrations applied by Open.
+// sqlstore) shares on SQLite: its tables are among the migrations applied by
+// Open. Queries run on it directly are not rebound: on PostgreSQL they need
+// $1, $2, … placeholders.
 func (s *Store) DB() *sql.DB {
-	return s.db
+	return s.db.q
 }
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
+	if err := s.db.q.PingContext(ctx); err != nil {
 		return fmt.Errorf("userstore: ping: %w", err)
 	}
 	return nil
@@ -260,7 +292,7 @@ func (s *Store) changeOne(ctx context.Context, what, query string, args ...any) 
 }
 
 // queryAll runs a query and returns every row read with scan.
-func queryAll[T any](ctx context.Context, db *sql.DB, what, query string, scan func(scanner) (T, error)) ([]T, error) {
+func queryAll[T any](ctx context.Context, db binder[*sql.DB], what, query string, scan func(scanner) (T, error)) ([]T, error) {
 	rows, err := db.QueryContext(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("userstore: %s: %w", what, err)

@@ -26,8 +26,12 @@ const envPrefix = "AUTHSERVER_"
 
 // Config holds the settings every subcommand reads.
 type Config struct {
-	DataDir        string
-	DatabaseURL    string
+	DataDir     string
+	DatabaseURL string
+	// NoMigrate, DBMaxConns and DBConnLifetime govern the database.
+	NoMigrate      bool
+	DBMaxConns     int
+	DBConnLifetime time.Duration
 	RedisURL       string
 	Issuer         string
 	Addr           string
@@ -87,6 +91,8 @@ func defaults() Config {
 		RSABits:           2048,
 		HashConcurrency:   runtime.NumCPU(),
 		HashQueueTimeout:  2 * time.Second,
+		DBMaxConns:        20,
+		DBConnLifetime:    30 * time.Minute,
 		Lockout:           server.Backoff{Limit: 5, Window: 30 * time.Minute, Base: time.Minute, Max: 15 * time.Minute},
 		IPRate:            50,
 		IPBurst:           100,
@@ -96,7 +102,10 @@ func defaults() Config {
 // register adds the settings to fs.
 func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded database and the signing keys")
-	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "database: empty for a SQLite file in the data dir, or sqlite:PATH")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "database: empty for a SQLite file in the data dir, sqlite:PATH, or postgres://…")
+	fs.BoolVar(&c.NoMigrate, "no-migrate", c.NoMigrate, "do not apply database migrations at start (run authserver migrate instead)")
+	fs.IntVar(&c.DBMaxConns, "db-max-conns", c.DBMaxConns, "PostgreSQL: the most connections of the pool")
+	fs.Var((*duration)(&c.DBConnLifetime), "db-conn-lifetime", "PostgreSQL: how long a connection lives before it is replaced")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "token store: empty for the embedded one")
 	fs.StringVar(&c.Issuer, "issuer", c.Issuer, "issuer URL: the iss claim and the base of every endpoint URL")
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address of the HTTP server")
@@ -201,8 +210,12 @@ func (c *Config) Validate() error {
 	}
 	_, err = c.proxies()
 	check(err != nil, "--trusted-proxies: %v", err)
-	check(c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "sqlite:"), "--database-url %q: want empty or sqlite:PATH", c.DatabaseURL)
+	check(c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !c.postgres(),
+		"--database-url: want empty, sqlite:PATH or postgres://… (the password goes in the URL or in PGPASSWORD)")
 	check(c.DatabaseURL == "sqlite:", "--database-url: sqlite: needs a path")
+	check(c.postgres() && c.RedisURL == "", "--redis-url is required with PostgreSQL: the embedded token store lives in SQLite")
+	check(c.DBMaxConns < 1 || c.DBMaxConns > 1000, "--db-max-conns %d: want from 1 to 1000", c.DBMaxConns)
+	check(c.DBConnLifetime < time.Minute, "--db-conn-lifetime %v: want at least 1m", c.DBConnLifetime)
 	if c.RedisURL != "" {
 		_, err := redisConnector(c.RedisURL)
 		check(err != nil, "--redis-url: %v", err)
@@ -247,6 +260,11 @@ func (c *Config) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, nil))
 }
 
+// postgres reports whether the database is PostgreSQL.
+func (c *Config) postgres() bool {
+	return strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://")
+}
+
 // databasePath is the SQLite file the configuration names.
 func (c *Config) databasePath() string {
 	if p, ok := strings.CutPrefix(c.DatabaseURL, "sqlite:"); ok {
@@ -255,22 +273,23 @@ func (c *Config) databasePath() string {
 	return filepath.Join(c.DataDir, "authserver.db")
 }
 
-// keyMargin is added to the publication lead of a new key, and clockSkew to
-// the retention of a retired one.
+// maxKeyMargin bounds the margin added to the publication lead of a new
+// key (the margin is the JWKS max-age itself when that is shorter), and
+// clockSkew is added to the retention of a retired one.
 const (
-	keyMargin = time.Minute
-	clockSkew = time.Minute
+	maxKeyMargin = time.Minute
+	clockSkew    = time.Minute
 )
 
 // keyPolicy is the signing-key lifecycle of the configuration: a new key is
-// published a JWKS max-age plus a poll interval plus a margin before it
-// signs; a retired key stays an access-token lifetime plus clock skew plus
+// published a JWKS max-age plus a poll interval plus a margin (a minute, or
+// the max-age if shorter) before it signs; a retired key stays an access-token lifetime plus clock skew plus
 // a poll interval (a replica that has not polled yet may still sign with
 // it).
 func (c *Config) keyPolicy() keys.Policy {
 	return keys.Policy{
 		Period:  c.KeyRotationPeriod,
-		Publish: c.JWKSMaxAge + c.KeyPollInterval + keyMargin,
+		Publish: c.JWKSMaxAge + c.KeyPollInterval + min(maxKeyMargin, c.JWKSMaxAge),
 		Retain:  c.AccessTokenTTL + clockSkew + c.KeyPollInterval,
 		RSABits: c.RSABits,
 	}

@@ -96,6 +96,9 @@ func keyEncryptionKey(e *env, store keys.Store, log *slog.Logger) ([]byte, error
 	if e.cfg.KeyEncryptionKey != "" {
 		return e.cfg.kek()
 	}
+	if e.cfg.postgres() {
+		return nil, fmt.Errorf("%s is required with PostgreSQL: every replica must seal and open the keys with the same key", kekEnv)
+	}
 	path := filepath.Join(e.cfg.DataDir, kekFile)
 	b, err := os.ReadFile(path)
 	if err == nil {

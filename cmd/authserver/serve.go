@@ -34,6 +34,16 @@ var (
 
 func init() {
 	commands["serve"] = &command{usage: "serve", setup: noFlags(serve)}
+	commands["migrate"] = &command{usage: "migrate", setup: noFlags(func(e *env) error {
+		e.cfg.NoMigrate = true
+		return withUsers(e, func(s *userstore.Store) error {
+			if err := s.Migrate(e.ctx); err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, "the database schema is up to date")
+			return nil
+		})
+	})}
 }
 
 // HTTP server limits: a slow or hostile client cannot hold a connection or
@@ -56,7 +66,7 @@ func serve(e *env) error {
 	}
 	defer st.Close()
 	users := st.users
-	if !e.cfg.NoBootstrap {
+	if !e.cfg.NoBootstrap && !e.cfg.postgres() {
 		if err := bootstrap(e, users); err != nil {
 			return err
 		}
@@ -227,6 +237,11 @@ func purgeLoop(ctx context.Context, log *slog.Logger, purge func(time.Time) erro
 
 // openUsers opens the database of users and clients.
 func openUsers(e *env) (*userstore.Store, error) {
+	if e.cfg.postgres() {
+		return userstore.OpenPostgres(e.ctx, e.cfg.DatabaseURL, e.cfg.Argon2, userstore.PostgresOptions{
+			MaxOpenConns: e.cfg.DBMaxConns, ConnMaxLifetime: e.cfg.DBConnLifetime, NoMigrate: e.cfg.NoMigrate,
+		})
+	}
 	if err := e.cfg.ensureDataDir(); err != nil {
 		return nil, err
 	}
