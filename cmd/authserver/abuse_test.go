@@ -28,7 +28,7 @@ func fromIP(ip string) *http.Client {
 }
 
 // peakRSS returns the peak resident set size of a process (VmHWM), in bytes.
-func peakRSS(t *testing.T, pid int) int64 {
+func peakRSS(t testing.TB, pid int) int64 {
 	t.Helper()
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

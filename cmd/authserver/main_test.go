@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 var cheapArgon2 = []string{"AUTHSERVER_ARGON2_MEMORY=64", "AUTHSERVER_ARGON2_TIME=1"}
 
 // cli runs authserver with args and the given standard input in dataDir.
-func cli(t *testing.T, dataDir, stdin string, args ...string) (stdout, stderr string, code int) {
+func cli(t testing.TB, dataDir, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "AUTHSERVER_DATA_DIR="+dataDir)
@@ -58,7 +58,7 @@ func cli(t *testing.T, dataDir, stdin string, args ...string) (stdout, stderr st
 }
 
 // mustCLI runs a command that must succeed.
-func mustCLI(t *testing.T, dataDir, stdin string, args ...string) string {
+func mustCLI(t testing.TB, dataDir, stdin string, args ...string) string {
 	t.Helper()
 	out, errOut, code := cli(t, dataDir, stdin, args...)
 	if code != 0 {
@@ -81,7 +81,7 @@ type served struct {
 }
 
 // stdout returns what the server printed so far.
-func (s *served) stdout(t *testing.T) string {
+func (s *served) stdout(t testing.TB) string {
 	t.Helper()
 	b, err := os.ReadFile(s.out)
 	if err != nil {
@@ -91,7 +91,7 @@ func (s *served) stdout(t *testing.T) string {
 }
 
 // logRecords returns the JSON log lines so far.
-func (s *served) logRecords(t *testing.T) []map[string]any {
+func (s *served) logRecords(t testing.TB) []map[string]any {
 	t.Helper()
 	b, err := os.ReadFile(s.log)
 	if err != nil {
@@ -108,7 +108,7 @@ func (s *served) logRecords(t *testing.T) []map[string]any {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -120,7 +120,7 @@ func freePort(t *testing.T) int {
 
 // startServer starts the server on a free port, with /metrics on another,
 // and waits until it listens.
-func startServer(t *testing.T, dataDir string, args ...string) *served {
+func startServer(t testing.TB, dataDir string, args ...string) *served {
 	t.Helper()
 	port := freePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -128,14 +128,14 @@ func startServer(t *testing.T, dataDir string, args ...string) *served {
 }
 
 // restart stops the server and starts it again with the same settings.
-func (s *served) restart(t *testing.T) *served {
+func (s *served) restart(t testing.TB) *served {
 	t.Helper()
 	s.stop(t)
 	return launch(t, s.dataDir, s.url, s.cmd.Args[1:])
 }
 
 // launch starts authserver with args and waits until it listens at url.
-func launch(t *testing.T, dataDir, url string, args []string) *served {
+func launch(t testing.TB, dataDir, url string, args []string) *served {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "AUTHSERVER_DATA_DIR="+dataDir)
@@ -180,13 +180,13 @@ func launch(t *testing.T, dataDir, url string, args []string) *served {
 	}
 }
 
-func (s *served) readLog(t *testing.T) string {
+func (s *served) readLog(t testing.TB) string {
 	b, _ := os.ReadFile(s.log)
 	return string(b)
 }
 
 // stop sends SIGTERM and expects a clean exit.
-func (s *served) stop(t *testing.T) {
+func (s *served) stop(t testing.TB) {
 	t.Helper()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	<-s.exited

@@ -12,7 +12,7 @@ import (
 )
 
 // tokenReply posts a form to the server as client app and decodes the reply.
-func (s *served) post(t *testing.T, path, secret string, kv ...string) (int, map[string]any) {
+func (s *served) post(t testing.TB, path, secret string, kv ...string) (int, map[string]any) {
 	t.Helper()
 	form := url.Values{}
 	for i := 0; i < len(kv); i += 2 {
@@ -35,13 +35,13 @@ func (s *served) post(t *testing.T, path, secret string, kv ...string) (int, map
 }
 
 // setUp creates client app and user carol in dir and returns app's secret.
-func setUp(t *testing.T, dir string, settings ...string) string {
+func setUp(t testing.TB, dir string, settings ...string) string {
 	t.Helper()
 	mustCLI(t, dir, "carol's password\n", append([]string{"user", "create", "--email", "carol@example.com", "--password-stdin"}, settings...)...)
 	return strings.TrimSpace(mustCLI(t, dir, "", append([]string{"client", "create", "--id", "app", "--grant", "password", "--grant", "refresh_token", "--scope", "read"}, settings...)...))
 }
 
-func login(t *testing.T, s *served, secret string) map[string]any {
+func login(t testing.TB, s *served, secret string) map[string]any {
 	t.Helper()
 	code, body := s.post(t, "/oauth2/token", secret, "grant_type", "password", "username", "carol@example.com", "password", "carol's password")
 	if code != 200 {

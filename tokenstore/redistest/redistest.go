@@ -3,6 +3,7 @@ package redistest
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -26,8 +27,10 @@ type Server struct {
 	external bool
 	port     int
 	dir      string
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	// args are the arguments of redis-server beyond the common ones.
+	args   []string
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
 
 // Start returns the server of REDIS_URL if it is set, else a new
@@ -38,10 +41,25 @@ func Start(t testing.TB) *Server {
 	if url := os.Getenv("REDIS_URL"); url != "" {
 		return &Server{URL: url, external: true}
 	}
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatalf("redistest: redis-server is not on PATH; install it (apt-get install redis-server; `make test` installs it) or set REDIS_URL")
+	need(t, "redis-server")
+	return launch(t, nil)
+}
+
+// need fails the test unless every program of names is on PATH.
+func need(t testing.TB, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if _, err := exec.LookPath(name); err != nil {
+			t.Fatalf("redistest: %s is not on PATH; install it (apt-get install redis-server, which brings redis-cli; `make test` installs it) or set REDIS_URL for the single-server tests", name)
+		}
 	}
-	s := &Server{dir: t.TempDir()}
+}
+
+// launch starts a redis-server with the extra arguments args on a free port
+// in a new temporary directory, stopped when the test ends.
+func launch(t testing.TB, args []string) *Server {
+	t.Helper()
+	s := &Server{dir: t.TempDir(), args: args}
 	t.Cleanup(func() { s.stop() })
 	// Another process may take the free port before redis-server binds it:
 	// then try another.
@@ -51,7 +69,7 @@ func Start(t testing.TB) *Server {
 			break
 		}
 		if err = s.start(); err == nil {
-			s.URL = fmt.Sprintf("redis://127.0.0.1:%d/0", s.port)
+			s.URL = fmt.Sprintf("redis://%s/0", s.addr())
 			return s
 		}
 	}
@@ -90,8 +108,8 @@ func (s *Server) start() error {
 		return err
 	}
 	defer log.Close()
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir)
+	cmd := exec.Command("redis-server", append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir}, s.args...)...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
@@ -99,7 +117,6 @@ func (s *Server) start() error {
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	s.cmd, s.exited = cmd, exited
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 	for deadline := time.Now().Add(startTimeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		select {
 		case <-exited:
@@ -108,12 +125,17 @@ func (s *Server) start() error {
 			return fmt.Errorf("redis-server on port %d exited at start:\n%s", s.port, out)
 		default:
 		}
-		if ping(addr) == nil {
+		if ping(s.addr()) == nil {
 			return nil
 		}
 	}
 	s.stop()
 	return fmt.Errorf("redis-server on port %d did not answer PING within %v", s.port, startTimeout)
+}
+
+// addr is the host:port of the server.
+func (s *Server) addr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 }
 
 // stop kills the server, if it runs, and waits until it has exited.
@@ -126,25 +148,48 @@ func (s *Server) stop() {
 	s.cmd = nil
 }
 
-// ping sends PING to the server at addr and reads its answer.
+// ping sends PING to the server at addr and checks its answer.
 func ping(addr string) error {
+	reply, err := do(addr, "PING")
+	if err == nil && reply != "PONG" {
+		err = fmt.Errorf("PING answered %q", reply)
+	}
+	return err
+}
+
+// do sends the inline command cmd to the server at addr and returns its
+// reply, which must be a simple or a bulk string.
+func do(addr, cmd string) (string, error) {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(time.Second))
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
-		return err
+	if _, err := conn.Write([]byte(cmd + "\r\n")); err != nil {
+		return "", err
 	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
 	if err != nil {
-		return err
+		return "", err
 	}
-	if strings.TrimSpace(line) != "+PONG" {
-		return fmt.Errorf("PING answered %q", line)
+	line = strings.TrimSuffix(line, "\r\n")
+	switch {
+	case strings.HasPrefix(line, "+"):
+		return line[1:], nil
+	case strings.HasPrefix(line, "$"):
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", fmt.Errorf("%s answered %q", cmd, line)
+		}
+		b := make([]byte, n+2) // The string and its CRLF.
+		if _, err := io.ReadFull(r, b); err != nil {
+			return "", err
+		}
+		return string(b[:n]), nil
 	}
-	return nil
+	return "", fmt.Errorf("%s answered %q", cmd, line)
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
