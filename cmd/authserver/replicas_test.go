@@ -119,11 +119,12 @@ func TestReplicas(t *testing.T) {
 	// answer died with the replica is recovered by the retry window: the
 	// client's retry with its last token gets the successor it missed.
 	var mu sync.Mutex
-	latest := map[int]string{}
+	latest := make([]string, 8)
+	for i := range latest {
+		latest[i] = login(t, b, secret)["refresh_token"].(string)
+	}
 	var wg sync.WaitGroup
-	for i := range 8 {
-		token := login(t, b, secret)["refresh_token"].(string)
-		latest[i] = token
+	for i, token := range latest {
 		wg.Go(func() {
 			for {
 				next, err := tryRefresh(b.url, secret, token)
