@@ -42,6 +42,7 @@ type Config struct {
 	RefreshLifetime    time.Duration
 	RefreshRetryWindow time.Duration
 	MetricsAddr        string
+	PprofAddr          string
 	MetricsPerClient   bool
 	LogFormat          string
 	Argon2             userstore.Params
@@ -114,6 +115,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Var((*duration)(&c.RefreshLifetime), "refresh-lifetime", "a refresh token family ends this long after the login, however used")
 	fs.Var((*duration)(&c.RefreshRetryWindow), "refresh-retry-window", "how long the previous refresh token may be replayed for the same successor (0: off)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "listen address of /metrics (empty: no metrics listener)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "listen address of the Go profiler (/debug/pprof/); empty: off")
 	fs.BoolVar(&c.MetricsPerClient, "metrics-per-client", c.MetricsPerClient, "label token request metrics with the client id (false for fleets with very many clients)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
 	fs.Var((*duration)(&c.KeyRotationPeriod), "key-rotation-period", "how long a signing key signs before the next one takes over")

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -164,6 +165,24 @@ func serve(e *env) error {
 		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, WriteTimeout: writeTimeout})
 		listeners = append(listeners, mln)
 		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
+	if e.cfg.PprofAddr != "" {
+		pln, err := net.Listen("tcp", e.cfg.PprofAddr)
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return fmt.Errorf("pprof listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout})
+		listeners = append(listeners, pln)
+		log.Warn("profiler listening; do not expose it", "addr", pln.Addr().String())
 	}
 	if st.purge != nil {
 		go purgeLoop(e.ctx, log, st.purge)
