@@ -12,11 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
 )
 
 // The states of a key: published before it signs, signing, published until
@@ -79,51 +79,99 @@ type key struct {
 	signer crypto.Signer // *rsa.PrivateKey with precomputed CRT values, or ed25519.PrivateKey
 	public jwk.Key       // the published JWK: kty, kid, alg, use and the public parameters
 	sealed []byte        // the stored, sealed private key
+	header string        // the base64url protected header of the tokens it signs
 }
 
 // Sign returns a compact JWS (RFC 7515 §7.1) over claims, signed with the
 // active key of alg, with the protected header {alg, kid, typ: "at+jwt"}
-// (RFC 9068 §2.1).
+// (RFC 9068 §2.1). The header's encoding is computed once per key; the
+// signature is crypto/ed25519's or crypto/rsa's PKCS #1 v1.5 over SHA-256
+// (RFC 7518 §3.3, RFC 8037 §3.1).
 func (s *Set) Sign(alg string, claims []byte) (string, error) {
 	k := s.active[alg]
 	if k == nil {
 		return "", fmt.Errorf("keys: no active key for alg %q", alg)
 	}
-	// The header is built per call: jws.Sign writes alg into the headers it
-	// is given, so one shared value would be a data race.
-	h := jws.NewHeaders()
-	if err := errors.Join(h.Set(jws.KeyIDKey, k.KID), h.Set(jws.TypeKey, accessTokenType)); err != nil {
-		return "", fmt.Errorf("keys: build header: %w", err)
-	}
-	tok, err := jws.Sign(claims, jws.WithKey(jwa.SignatureAlgorithm(alg), k.signer, jws.WithProtectedHeaders(h)))
+	enc := base64.RawURLEncoding
+	n := len(k.header) + 1 + enc.EncodedLen(len(claims))
+	buf := make([]byte, n, n+1+enc.EncodedLen(512))
+	copy(buf, k.header)
+	buf[len(k.header)] = '.'
+	enc.Encode(buf[len(k.header)+1:], claims)
+	sig, err := k.sign(buf)
 	if err != nil {
 		return "", fmt.Errorf("keys: sign with %s key %s: %w", alg, k.KID, err)
 	}
-	return string(tok), nil
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, sig)
+	return string(buf), nil
+}
+
+// sign signs input with the key's algorithm.
+func (k *key) sign(input []byte) ([]byte, error) {
+	switch priv := k.signer.(type) {
+	case ed25519.PrivateKey:
+		return ed25519.Sign(priv, input), nil
+	case *rsa.PrivateKey:
+		sum := sha256.Sum256(input)
+		return rsa.SignPKCS1v15(nil, priv, crypto.SHA256, sum[:])
+	}
+	return nil, fmt.Errorf("unsupported key type %T", k.signer)
+}
+
+// verify reports whether sig is the key's signature of input.
+func (k *key) verify(input, sig []byte) bool {
+	switch priv := k.signer.(type) {
+	case ed25519.PrivateKey:
+		return ed25519.Verify(priv.Public().(ed25519.PublicKey), input, sig)
+	case *rsa.PrivateKey:
+		sum := sha256.Sum256(input)
+		return rsa.VerifyPKCS1v15(&priv.PublicKey, crypto.SHA256, sum[:], sig) == nil
+	}
+	return false
+}
+
+// joseHeader is the protected header of an access token.
+type joseHeader struct {
+	Alg  string `json:"alg"`
+	KID  string `json:"kid"`
+	Typ  string `json:"typ"`
+	Crit any    `json:"crit,omitempty"`
 }
 
 // Verify returns the claims of token if it is a compact JWS with the header
-// typ "at+jwt" (RFC 9068 §4), signed by a published key of the set that its
-// kid names, with that key's algorithm and no other (RFC 8725 §3.1).
+// typ "at+jwt" (RFC 9068 §4) and no crit, signed by a published key of the
+// set that its kid names, with that key's algorithm and no other (RFC 8725
+// §3.1). Every part must be strict base64url, so a token has one spelling.
 func (s *Set) Verify(token string) ([]byte, error) {
-	msg, err := jws.Parse([]byte(token))
+	h64, rest, ok1 := strings.Cut(token, ".")
+	p64, s64, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.Contains(s64, ".") {
+		return nil, errors.New("keys: not a compact JWS of three parts")
+	}
+	enc := base64.RawURLEncoding.Strict()
+	raw, err := enc.DecodeString(h64)
 	if err != nil {
-		return nil, fmt.Errorf("keys: parse token: %w", err)
+		return nil, errors.New("keys: header is not base64url")
 	}
-	if len(msg.Signatures()) != 1 {
-		return nil, errors.New("keys: token does not have exactly one signature")
+	var h joseHeader
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return nil, fmt.Errorf("keys: header: %w", err)
 	}
-	h := msg.Signatures()[0].ProtectedHeaders()
-	if h.Type() != accessTokenType {
-		return nil, fmt.Errorf("keys: token typ %q is not %s", h.Type(), accessTokenType)
+	if h.Typ != accessTokenType || h.Crit != nil {
+		return nil, fmt.Errorf("keys: token typ %q is not %s, or the header has crit", h.Typ, accessTokenType)
 	}
-	k := s.byKID[h.KeyID()]
-	if k == nil || string(h.Algorithm()) != k.Alg {
-		return nil, fmt.Errorf("keys: no %s key with kid %q", h.Algorithm(), h.KeyID())
+	k := s.byKID[h.KID]
+	if k == nil || h.Alg != k.Alg {
+		return nil, fmt.Errorf("keys: no %s key with kid %q", h.Alg, h.KID)
 	}
-	claims, err := jws.Verify([]byte(token), jws.WithKey(jwa.SignatureAlgorithm(k.Alg), k.signer.Public()))
+	sig, err := enc.DecodeString(s64)
+	if err != nil || !k.verify([]byte(token[:len(h64)+1+len(p64)]), sig) {
+		return nil, errors.New("keys: the signature does not verify")
+	}
+	claims, err := enc.DecodeString(p64)
 	if err != nil {
-		return nil, fmt.Errorf("keys: verify token: %w", err)
+		return nil, errors.New("keys: payload is not base64url")
 	}
 	return claims, nil
 }
@@ -229,7 +277,11 @@ func newKey(info Info, signer crypto.Signer) (*key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("public JWK of %s key %s: %w", info.Alg, info.KID, err)
 	}
-	return &key{Info: info, signer: signer, public: pub}, nil
+	header, err := json.Marshal(joseHeader{Alg: info.Alg, KID: info.KID, Typ: accessTokenType})
+	if err != nil {
+		return nil, fmt.Errorf("header of %s key %s: %w", info.Alg, info.KID, err)
+	}
+	return &key{Info: info, signer: signer, public: pub, header: base64.RawURLEncoding.EncodeToString(header)}, nil
 }
 
 // thumbprint returns the JWK thumbprint of k with SHA-256, base64url-encoded
