@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-oauth2/oauth2/v4"
@@ -73,6 +74,9 @@ type Server struct {
 	checks      []Check
 	cors        map[string]bool
 	proxies     []netip.Prefix
+	// clean holds, per client id, until when the client is known to have no
+	// failed authentications on record (see knownClean).
+	clean sync.Map
 }
 
 // New returns a server for cfg.

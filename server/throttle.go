@@ -50,6 +50,7 @@ func tooManyRequests(d time.Duration) *Error {
 // returns how many failures the client has on record.
 func (s *Server) gate(r *http.Request, clientID string, basic, limitIP bool) (failures int, err error) {
 	ctx, now := r.Context(), s.now()
+	checkLock := !s.knownClean(clientID, now)
 	var wg sync.WaitGroup
 	var allowed = true
 	var retry, locked time.Duration
@@ -59,7 +60,9 @@ func (s *Server) gate(r *http.Request, clientID string, basic, limitIP bool) (fa
 			allowed, retry, ipErr = s.throttle.Allow(ctx, ipKey(s.clientIP(r)), now, s.throttling.IPRate, s.throttling.IPBurst)
 		})
 	}
-	locked, failures, lockErr = s.throttle.Locked(ctx, clientKey(clientID), now)
+	if checkLock {
+		locked, failures, lockErr = s.throttle.Locked(ctx, clientKey(clientID), now)
+	}
 	wg.Wait()
 	switch {
 	case ipErr != nil || lockErr != nil:
@@ -71,6 +74,18 @@ func (s *Server) gate(r *http.Request, clientID string, basic, limitIP bool) (fa
 		return 0, throttled(invalidClient(basic), locked)
 	}
 	return failures, nil
+}
+
+// cleanFor is how long a replica trusts that a client that authenticated
+// with no failures on record still has none, and skips the lockout check:
+// its failures elsewhere lock it out here at most this much later.
+const cleanFor = time.Second
+
+// knownClean reports whether the client authenticated with no failures on
+// record less than cleanFor ago.
+func (s *Server) knownClean(clientID string, now time.Time) bool {
+	until, ok := s.clean.Load(clientID)
+	return ok && now.Before(until.(time.Time))
 }
 
 // failed records a failed authentication of key and returns refused, or a

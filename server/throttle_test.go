@@ -172,3 +172,23 @@ func TestThrottleSharedByInstances(t *testing.T) {
 }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// TestClientLockoutReachesOtherInstances: a client locked out by failures
+// at one instance is refused by another that had just seen it authenticate
+// cleanly, at most a second later (the time an instance trusts a clean
+// client without asking the store).
+func TestClientLockoutReachesOtherInstances(t *testing.T) {
+	a := newEnv(t)
+	b := newEnv(t, func(c *server.Config) { c.Throttle = a.tokens })
+	if r := a.login0(t); r.status != 200 {
+		t.Fatalf("first login: %d", r.status)
+	}
+	bad := client{"conf", "wrong-secret-0123456789abcdefghijklmno"}
+	for range 5 {
+		wantError(t, b.post(t, "/oauth2/token", bad, "grant_type", "password"), 401, "invalid_client")
+	}
+	a.advance(time.Second)
+	if r := a.login0(t); r.status != 429 {
+		t.Fatalf("a second after the lockout at another instance: %d", r.status)
+	}
+}

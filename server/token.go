@@ -187,9 +187,16 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, limitIP bo
 		return nil, unavailable(err)
 	}
 	if !c.VerifySecret(secret, s.now()) {
+		s.clean.Delete(id)
 		return nil, s.failed(ctx, clientKey(id), s.throttling.Client, invalidClient(basic))
 	}
-	return &c, s.succeeded(ctx, clientKey(id), failures)
+	if err := s.succeeded(ctx, clientKey(id), failures); err != nil {
+		return nil, err
+	}
+	// Only registered clients that authenticated enter the map, so it
+	// grows no larger than the client list.
+	s.clean.Store(id, s.now().Add(cleanFor))
+	return &c, nil
 }
 
 // clientCredentials returns the client id and secret of a request and
