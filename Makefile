@@ -78,3 +78,25 @@ build:
 
 run:
 	$(GO) run ./cmd/authserver
+
+# bench runs the load generator, cmd/authbench, with every scenario and
+# ceiling against a fresh authserver whose token store is a throwaway
+# redis-server on a free loopback port (outside the ephemeral range, and
+# not answering before it starts), prints the table and writes it to
+# bench.md. It takes a few minutes.
+.PHONY: bench
+bench:
+	@command -v redis-server >/dev/null 2>&1 || { $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends redis-server; }
+	@dir=$$(mktemp -d); pid=; \
+	trap 'if [ -n "$$pid" ]; then kill $$pid; wait $$pid; fi 2>/dev/null; rm -rf "$$dir"' EXIT; \
+	trap 'exit 130' INT TERM; \
+	for try in 1 2 3 4 5; do \
+		port=$$(shuf -i 20000-32767 -n 1); \
+		redis-cli -p $$port ping >/dev/null 2>&1 && continue; \
+		redis-server --port $$port --bind 127.0.0.1 --save '' --appendonly no --dir "$$dir" >"$$dir/redis.log" 2>&1 & pid=$$!; \
+		for i in $$(seq 100); do redis-cli -p $$port ping >/dev/null 2>&1 && break; sleep 0.05; done; \
+		kill -0 $$pid 2>/dev/null && redis-cli -p $$port ping >/dev/null 2>&1 && break; \
+		kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; pid=; \
+	done; \
+	if [ -z "$$pid" ]; then echo "bench: cannot start redis-server:"; cat "$$dir/redis.log" 2>/dev/null; exit 1; fi; \
+	$(GO) run ./cmd/authbench --redis-url redis://127.0.0.1:$$port/0 --out bench.md all
