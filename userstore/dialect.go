@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // dialect is what differs between the SQL engines a Store runs on. The
@@ -67,6 +68,7 @@ type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
 // binder runs queries written with ? placeholders on q, a *sql.DB or a
@@ -76,6 +78,10 @@ type querier interface {
 type binder[Q querier] struct {
 	q       Q
 	dialect *dialect
+	// stmts, when not nil, caches a prepared statement per query for
+	// QueryRowContext: the lookups of every token request (a client, a
+	// user) then skip parsing their SQL each time. Nil in transactions.
+	stmts *sync.Map
 }
 
 // ExecContext runs query, which returns no rows.
@@ -88,9 +94,25 @@ func (b binder[Q]) QueryContext(ctx context.Context, query string, args ...any) 
 	return b.q.QueryContext(ctx, b.dialect.bind(query), args...)
 }
 
-// QueryRowContext runs query, which returns at most one row.
+// QueryRowContext runs query, which returns at most one row, through a
+// prepared statement where the binder caches them.
 func (b binder[Q]) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return b.q.QueryRowContext(ctx, b.dialect.bind(query), args...)
+	if b.stmts == nil {
+		return b.q.QueryRowContext(ctx, b.dialect.bind(query), args...)
+	}
+	if st, ok := b.stmts.Load(query); ok {
+		return st.(*sql.Stmt).QueryRowContext(ctx, args...)
+	}
+	st, err := b.q.PrepareContext(ctx, b.dialect.bind(query))
+	if err != nil {
+		// The query itself reports the error, through its Row.
+		return b.q.QueryRowContext(ctx, b.dialect.bind(query), args...)
+	}
+	if prev, loaded := b.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		st = prev.(*sql.Stmt)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // inTx runs f in a transaction, which it commits if f returns nil and rolls
@@ -102,7 +124,7 @@ func (s *Store) inTx(ctx context.Context, f func(tx binder[*sql.Tx]) error) erro
 		return err
 	}
 	defer tx.Rollback() // after Commit, a no-op
-	if err := f(binder[*sql.Tx]{tx, s.db.dialect}); err != nil {
+	if err := f(binder[*sql.Tx]{q: tx, dialect: s.db.dialect}); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -161,7 +162,7 @@ func newStore(d *dialect, p Params) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("userstore: %w", err)
 	}
-	return &Store{db: binder[*sql.DB]{dialect: d}, params: p, dummy: dummy, hashing: nopHashObserver{}}, nil
+	return &Store{db: binder[*sql.DB]{dialect: d, stmts: &sync.Map{}}, params: p, dummy: dummy, hashing: nopHashObserver{}}, nil
 }
 
 // Migrate applies, in order of version, each embedded migration of the
