@@ -22,12 +22,7 @@ import (
 // closed-loop workers for 3 s each, on this machine. Run it with
 // -benchtime 1x: every iteration is one whole measurement.
 func BenchmarkReplicas(b *testing.B) {
-	k := make([]byte, 32)
-	rand.Read(k)
-	b.Setenv("AUTHSERVER_KEY_ENCRYPTION_KEY", base64.StdEncoding.EncodeToString(k))
-	settings := []string{"--database-url", pgtest.Open(b), "--redis-url", redistest.Start(b).URL}
-	dir := b.TempDir()
-	mustCLI(b, dir, "", append([]string{"migrate"}, settings...)...)
+	dir, settings := production(b)
 	secret := strings.TrimSpace(mustCLI(b, dir, "", append([]string{"client", "create", "--id", "svc", "--grant", "client_credentials", "--alg", "EdDSA"}, settings...)...))
 	args := append([]string{"--no-bootstrap", "--no-migrate", "--issuer", "https://auth.example.com", "--ip-rate-limit", "0"}, settings...)
 	one, two := startServer(b, dir, args...), startServer(b, dir, args...)

@@ -19,12 +19,7 @@ import (
 // TestReplicas runs three `authserver serve` processes on one PostgreSQL and
 // one Redis, behind one issuer, and checks that they act as one server.
 func TestReplicas(t *testing.T) {
-	k := make([]byte, 32)
-	rand.Read(k)
-	t.Setenv("AUTHSERVER_KEY_ENCRYPTION_KEY", base64.StdEncoding.EncodeToString(k))
-	settings := []string{"--database-url", pgtest.Open(t), "--redis-url", redistest.Start(t).URL}
-	dir := t.TempDir()
-	mustCLI(t, dir, "", append([]string{"migrate"}, settings...)...)
+	dir, settings := production(t)
 	mustCLI(t, dir, "carol's password\n", append([]string{"user", "create", "--email", "carol@example.com", "--password-stdin"}, settings...)...)
 	secret := strings.TrimSpace(mustCLI(t, dir, "", append([]string{"client", "create", "--id", "app", "--grant", "password", "--grant", "refresh_token", "--alg", "EdDSA"}, settings...)...))
 	// Keys rotate every 4 s: published 2.2 s (1 s max-age + 0.2 s poll + 1 s
@@ -168,4 +163,18 @@ func tryRefresh(url, secret, token string) (string, error) {
 		return "", fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return body.RefreshToken, nil
+}
+
+// production sets up a production configuration for a test: a new
+// PostgreSQL database, migrated, a throwaway Redis and a key-encryption key
+// in the environment. It returns a data dir and the settings every command
+// needs.
+func production(t testing.TB) (dir string, settings []string) {
+	k := make([]byte, 32)
+	rand.Read(k)
+	t.Setenv("AUTHSERVER_KEY_ENCRYPTION_KEY", base64.StdEncoding.EncodeToString(k))
+	settings = []string{"--database-url", pgtest.Open(t), "--redis-url", redistest.Start(t).URL}
+	dir = t.TempDir()
+	mustCLI(t, dir, "", append([]string{"migrate"}, settings...)...)
+	return dir, settings
 }
