@@ -51,15 +51,19 @@ func login(t testing.TB, s *served, secret string) map[string]any {
 }
 
 // TestTokenStores runs one life of a login against each token store: the
-// embedded one in the SQLite file, and Redis through --redis-url. The
+// embedded one in the SQLite file, and Redis through --redis-url, directly
+// and through a Sentinel. The
 // command line's user changes cut off the user's tokens in the same store.
 func TestTokenStores(t *testing.T) {
-	for _, store := range []string{"embedded", "redis"} {
+	for _, store := range []string{"embedded", "redis", "sentinel"} {
 		t.Run(store, func(t *testing.T) {
 			dir := t.TempDir()
 			var settings []string
-			if store == "redis" {
+			switch store {
+			case "redis":
 				settings = []string{"--redis-url", redistest.Start(t).URL}
+			case "sentinel":
+				settings = []string{"--redis-url", redistest.StartSentinel(t, redistest.Start(t)).URL()}
 			}
 			secret := setUp(t, dir, settings...)
 			s := startServer(t, dir, settings...)
