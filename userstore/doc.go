@@ -1,5 +1,5 @@
-// Package userstore stores resource owners and OAuth 2.0 clients in SQL and
-// hashes passwords with Argon2id.
+// Package userstore stores resource owners, OAuth 2.0 clients and the sealed
+// signing key set in SQL, and hashes passwords with Argon2id.
 //
 // A Store satisfies server.Users and server.Clients. Email addresses are
 // unique case-insensitively: the key is strings.ToLower of the address,
@@ -10,7 +10,11 @@
 //
 // Passwords are stored as PHC strings ($argon2id$v=19$m=…,t=…,p=…$salt$key).
 // Verify accepts any Argon2id or Argon2i PHC string, such as those written by
-// Python's argon2-cffi, and Authenticate upgrades a hash to the Store's
-// parameters on the next successful login. The schema is created and updated
-// by the versioned SQL migrations embedded under migrations/.
+// Python's argon2-cffi, and bcrypt hashes brought in by Import, and
+// Authenticate upgrades a hash to the Store's parameters on the next
+// successful login, in a bounded number of hashing slots (LimitHashing).
+//
+// A Store runs on SQLite (Open) or PostgreSQL (OpenPostgres) with the same
+// queries, written with ? placeholders, and the same versioned migrations in
+// each dialect, embedded under migrations/.
 package userstore
