@@ -74,9 +74,8 @@ type Server struct {
 	checks      []Check
 	cors        map[string]bool
 	proxies     []netip.Prefix
-	// clean holds, per client id, until when the client is known to have no
-	// failed authentications on record (see knownClean).
-	clean sync.Map
+	// known holds, per client id, a *knownEntry (see knownClient).
+	known sync.Map
 }
 
 // New returns a server for cfg.

@@ -53,6 +53,17 @@ type countingUsers struct {
 	calls atomic.Int64
 }
 
+// countingClients counts the lookups of the real client store.
+type countingClients struct {
+	server.Clients
+	lookups atomic.Int64
+}
+
+func (c *countingClients) Client(ctx context.Context, id string) (server.Client, error) {
+	c.lookups.Add(1)
+	return c.Clients.Client(ctx, id)
+}
+
 func (c *countingUsers) Authenticate(ctx context.Context, email, password string) (server.User, error) {
 	c.calls.Add(1)
 	return c.Users.Authenticate(ctx, email, password)
@@ -104,6 +115,7 @@ type env struct {
 	store    *userstore.Store
 	keys     *keys.Manager
 	users    *countingUsers
+	clients  *countingClients
 	registry *prometheus.Registry
 	redis    *redistest.Server
 	tokens   *redisstore.Store
@@ -180,7 +192,7 @@ func newEnv(t testing.TB, configure ...func(*server.Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := &env{store: store, users: &countingUsers{Users: store}, registry: prometheus.NewPedanticRegistry(), logs: &syncBuffer{}}
+	e := &env{store: store, users: &countingUsers{Users: store}, clients: &countingClients{Clients: store}, registry: prometheus.NewPedanticRegistry(), logs: &syncBuffer{}}
 	observer, err := metrics.New(e.registry, metrics.Options{PerClient: true, Backend: "redis"})
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +252,7 @@ func newEnv(t testing.TB, configure ...func(*server.Config)) *env {
 		RefreshIdle:     14 * 24 * time.Hour,
 		RefreshLifetime: 90 * 24 * time.Hour,
 		Users:           e.users,
-		Clients:         store,
+		Clients:         e.clients,
 		Signer:          set,
 		Tokens:          e.tokens,
 		Throttle:        e.tokens,

@@ -46,11 +46,10 @@ func tooManyRequests(d time.Duration) *Error {
 
 // gate admits a request before its client is authenticated: the client
 // address must be within its rate (when limitIP), and the presented client
-// must not be locked out. Both are asked of the throttle at once. It
-// returns how many failures the client has on record.
-func (s *Server) gate(r *http.Request, clientID string, basic, limitIP bool) (failures int, err error) {
+// must not be locked out (when checkLock). Both are asked of the throttle at
+// once. It returns how many failures the client has on record.
+func (s *Server) gate(r *http.Request, clientID string, basic, limitIP, checkLock bool) (failures int, err error) {
 	ctx, now := r.Context(), s.now()
-	checkLock := !s.knownClean(clientID, now)
 	var wg sync.WaitGroup
 	var allowed = true
 	var retry, locked time.Duration
@@ -76,16 +75,29 @@ func (s *Server) gate(r *http.Request, clientID string, basic, limitIP bool) (fa
 	return failures, nil
 }
 
-// cleanFor is how long a replica trusts that a client that authenticated
-// with no failures on record still has none, and skips the lockout check:
-// its failures elsewhere lock it out here at most this much later.
-const cleanFor = time.Second
+// knownFor is how long a replica trusts what it learned when a client
+// authenticated with no failures on record: the client's record, and that
+// it still has no failures, so that it skips both the lookup and the
+// lockout check. A client deleted, or locked out by failures at another
+// replica, is refused here at most this much later; a failure here is
+// seen at once.
+const knownFor = time.Second
 
-// knownClean reports whether the client authenticated with no failures on
-// record less than cleanFor ago.
-func (s *Server) knownClean(clientID string, now time.Time) bool {
-	until, ok := s.clean.Load(clientID)
-	return ok && now.Before(until.(time.Time))
+// knownEntry is a client this replica knows, until when.
+type knownEntry struct {
+	client Client
+	until  time.Time
+}
+
+// knownClient returns the record of a client that authenticated with no
+// failures on record less than knownFor ago.
+func (s *Server) knownClient(id string, now time.Time) (Client, bool) {
+	if v, ok := s.known.Load(id); ok {
+		if e := v.(*knownEntry); now.Before(e.until) {
+			return e.client, true
+		}
+	}
+	return Client{}, false
 }
 
 // failed records a failed authentication of key and returns refused, or a

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -191,4 +192,51 @@ func TestClientLockoutReachesOtherInstances(t *testing.T) {
 	if r := a.login0(t); r.status != 429 {
 		t.Fatalf("a second after the lockout at another instance: %d", r.status)
 	}
+}
+
+// TestKnownClient: an instance remembers a client that authenticated
+// cleanly for a second, so a deleted client is refused at most a second
+// later; a secret rotated elsewhere is accepted at once, and the old one
+// is refused as soon as the new one has been seen.
+func TestKnownClient(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	svc := client{"svc", rsSecret}
+	grant := func() reply { return e.post(t, "/oauth2/token", svc, "grant_type", "client_credentials") }
+	if r := grant(); r.status != 200 {
+		t.Fatalf("first grant: %d %s", r.status, r.body)
+	}
+	lookups := e.clients.lookups.Load()
+	for range 3 {
+		if r := grant(); r.status != 200 {
+			t.Fatalf("grant of a known client: %d %s", r.status, r.body)
+		}
+	}
+	if n := e.clients.lookups.Load() - lookups; n != 0 {
+		t.Errorf("a known client was looked up %d times", n)
+	}
+
+	const rotated = "rotated-secret-0123456789abcdefghijklmn"
+	if err := e.store.RotateClientSecret(ctx, "svc", server.HashSecret(rotated), 0, e.now()); err != nil {
+		t.Fatal(err)
+	}
+	svc.secret = rotated
+	if r := grant(); r.status != 200 {
+		t.Fatalf("the rotated secret: %d %s", r.status, r.body)
+	}
+	svc.secret = rsSecret
+	wantError(t, grant(), 401, "invalid_client")
+
+	svc.secret = rotated
+	if r := grant(); r.status != 200 {
+		t.Fatalf("the rotated secret again: %d %s", r.status, r.body)
+	}
+	if err := e.store.DeleteClient(ctx, "svc"); err != nil {
+		t.Fatal(err)
+	}
+	if r := grant(); r.status != 200 {
+		t.Errorf("a deleted client within a second: %d (want the remembered record)", r.status)
+	}
+	e.advance(time.Second)
+	wantError(t, grant(), 401, "invalid_client")
 }

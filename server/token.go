@@ -168,26 +168,35 @@ var dummyClient = Client{SecretHash: HashSecret(rand.Text())}
 // client_id (RFC 6749 §3.2.1), and never with two methods at once. A client
 // locked out by failed authentications is refused before its secret is
 // checked, and limitIP applies the rate limit of the client's address.
+//
+// A client this replica knows (see knownClient) is checked against the
+// record it remembers; when that fails, against the store's record, so that
+// a secret rotated elsewhere is accepted at once.
 func (s *Server) authenticateClient(r *http.Request, form url.Values, limitIP bool) (*Client, error) {
 	id, secret, basic, err := clientCredentials(r, form)
 	if err != nil {
 		return nil, err
 	}
-	failures, err := s.gate(r, id, basic, limitIP)
+	now := s.now()
+	c, known := s.knownClient(id, now)
+	failures, err := s.gate(r, id, basic, limitIP, !known)
 	if err != nil {
 		return nil, err
 	}
+	if known && c.VerifySecret(secret, now) {
+		return &c, nil
+	}
+	s.known.Delete(id)
 	ctx := r.Context()
-	c, err := s.clients.Client(ctx, id)
+	c, err = s.clients.Client(ctx, id)
 	if errors.Is(err, ErrNotFound) {
-		dummyClient.VerifySecret(secret, s.now())
+		dummyClient.VerifySecret(secret, now)
 		return nil, s.failed(ctx, clientKey(id), s.throttling.Client, invalidClient(basic))
 	}
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	if !c.VerifySecret(secret, s.now()) {
-		s.clean.Delete(id)
+	if !c.VerifySecret(secret, now) {
 		return nil, s.failed(ctx, clientKey(id), s.throttling.Client, invalidClient(basic))
 	}
 	if err := s.succeeded(ctx, clientKey(id), failures); err != nil {
@@ -195,7 +204,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, limitIP bo
 	}
 	// Only registered clients that authenticated enter the map, so it
 	// grows no larger than the client list.
-	s.clean.Store(id, s.now().Add(cleanFor))
+	s.known.Store(id, &knownEntry{client: c, until: now.Add(knownFor)})
 	return &c, nil
 }
 

@@ -126,6 +126,10 @@ func (s *Store) hash(ctx context.Context, compute func()) error {
 	return nil
 }
 
+// sqliteConns is the size of the SQLite connection pool: readers run
+// concurrently in WAL mode, and writers wait for each other anyway.
+const sqliteConns = 16
+
 // Open opens the SQLite database file at path, creating it if needed, with a
 // WAL journal, a busy timeout of 5 s and foreign keys on, and applies the
 // migrations it has not applied yet. New password hashes use p. Concurrent
@@ -148,6 +152,10 @@ func Open(ctx context.Context, path string, p Params) (*Store, error) {
 	if s.db.q, err = sql.Open("sqlite", dsn.String()); err != nil {
 		return nil, fmt.Errorf("userstore: open %s: %w", path, err)
 	}
+	// Every connection is kept: opening one reads the schema and prepares
+	// the statements again, which under load cost more than the queries.
+	s.db.q.SetMaxOpenConns(sqliteConns)
+	s.db.q.SetMaxIdleConns(sqliteConns)
 	if err := s.migrate(ctx); err != nil {
 		s.db.q.Close()
 		return nil, fmt.Errorf("userstore: migrate %s: %w", path, err)

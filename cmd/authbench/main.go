@@ -98,6 +98,7 @@ type options struct {
 	rate             float64
 	alg              string
 	redisURL         string
+	pprofAddr        string
 	out              string
 	// cryptoDuration, when set, replaces the 3 s of each signing ceiling
 	// and the 5 s of the hashing ceiling.
@@ -140,6 +141,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.Float64Var(&o.rate, "rate", 0, "open-loop requests per second (0: closed-loop)")
 	fs.StringVar(&o.alg, "alg", "", "client_credentials: EdDSA or RS256 only (default both)")
 	fs.StringVar(&o.redisURL, "redis-url", "", "token store of the server (default: the embedded SQLite store)")
+	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve the server's Go profiler here (its --pprof-addr) while the scenarios run")
 	fs.StringVar(&o.out, "out", "", "also write the table to this file")
 	fs.DurationVar(&o.cryptoDuration, "crypto-duration", 0, "time of each signing and hashing ceiling (default 3s signing, 5s hashing)")
 	fs.Usage = func() {
@@ -176,6 +178,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if b.srv, err = newAuthserver(ctx, dir, o.redisURL); err != nil {
 		return err
 	}
+	b.srv.pprofAddr = o.pprofAddr
 	defer b.srv.stop()
 	if err := b.createClients(ctx); err != nil {
 		return err

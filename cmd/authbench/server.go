@@ -25,6 +25,8 @@ import (
 type authserver struct {
 	bin, dataDir, redisURL string
 	addr, metricsAddr      string
+	// pprofAddr, when set, is the server's --pprof-addr.
+	pprofAddr string
 	// url is the base URL of the server and its issuer.
 	url string
 	log string // the file of the running process's standard error
@@ -100,6 +102,9 @@ func (s *authserver) start(ctx context.Context) error {
 		"--metrics-addr", s.metricsAddr, "--ip-rate-limit", "0"}
 	if s.redisURL != "" {
 		args = append(args, "--redis-url", s.redisURL)
+	}
+	if s.pprofAddr != "" {
+		args = append(args, "--pprof-addr", s.pprofAddr)
 	}
 	log, err := os.Create(s.log)
 	if err != nil {
