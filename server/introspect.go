@@ -105,7 +105,7 @@ func (s *Server) introspectToken(ctx context.Context, c *Client, raw string) (*i
 // activeUsername returns the email of the user with this id, or "" when the
 // user is gone or disabled.
 func (s *Server) activeUsername(ctx context.Context, id string) (string, error) {
-	u, err := s.users.UserByID(ctx, id)
+	u, err := s.knownUser(ctx, id)
 	if err != nil {
 		return "", unavailableUnlessNotFound(err)
 	}

@@ -327,10 +327,14 @@ func TestRefreshDisabledOrDeletedUser(t *testing.T) {
 }
 
 // TestUserCutoff: a cut-off (set by disabling a user or changing a password)
-// makes every earlier token of the user inactive, refresh and access.
+// makes every earlier token of the user inactive, refresh and access, at
+// once: even a token and user the instance remembers from an introspection.
 func TestUserCutoff(t *testing.T) {
 	e := newEnv(t)
 	login := e.login(t, conf)
+	if r := e.introspect(t, conf, login.str("access_token")); r.body["active"] != true {
+		t.Fatalf("access token before any cut-off: %s", r.raw)
+	}
 	now := e.now()
 	if err := e.tokens.SetCutoff(t.Context(), e.alice.ID, now, now.Add(90*24*time.Hour)); err != nil {
 		t.Fatal(err)

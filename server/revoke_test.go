@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -221,9 +222,13 @@ func TestUserinfo(t *testing.T) {
 			t.Errorf("%s: %d %q %s", name, r.status, r.header.Get("WWW-Authenticate"), r.raw)
 		}
 	}
+	// Disabled in the store alone, without the cut-off that `user disable`
+	// also sets, the user reaches userinfo once the instance's memory of
+	// the user (a second) has passed.
 	if err := e.store.SetUserActive(t.Context(), "alice@example.com", false); err != nil {
 		t.Fatal(err)
 	}
+	e.advance(time.Second)
 	if r := e.userinfo(t, at); r.status != 403 || r.body["error"] != "access_denied" {
 		t.Errorf("disabled user: %d %s", r.status, r.raw)
 	}
@@ -270,4 +275,36 @@ func TestRedisDownFailsClosed(t *testing.T) {
 	if r := e.refresh(t, conf, again.str("refresh_token")); r.status != 200 {
 		t.Fatalf("after Redis returned: %d %s", r.status, r.raw)
 	}
+}
+
+// TestVerifiedTokensRemembered: a token introspected again costs no
+// signature verification, yet its revocation and expiry count at once, and
+// a forged payload under its signature is not taken for it.
+func TestVerifiedTokensRemembered(t *testing.T) {
+	e := newEnv(t)
+	at := e.login(t, conf).str("access_token")
+	before := e.signer.verified.Load()
+	for range 3 {
+		if r := e.introspect(t, conf, at); r.status != 200 || r.body["active"] != true {
+			t.Fatalf("introspect: %d %s", r.status, r.raw)
+		}
+	}
+	if n := e.signer.verified.Load() - before; n != 1 {
+		t.Errorf("three introspections verified the signature %d times, want 1", n)
+	}
+	parts := strings.Split(at, ".")
+	payload, _ := json.Marshal(map[string]any{"iss": "https://auth.example.com", "sub": "mallory", "client_id": "conf", "exp": time.Now().Add(time.Hour).Unix()})
+	wantInactive(t, e.introspect(t, conf, parts[0]+"."+base64.RawURLEncoding.EncodeToString(payload)+"."+parts[2]))
+
+	if r := e.revoke(t, conf, at); r.status != 200 {
+		t.Fatalf("revoke: %d %s", r.status, r.raw)
+	}
+	wantInactive(t, e.introspect(t, conf, at))
+
+	fresh := e.login(t, conf).str("access_token")
+	if r := e.introspect(t, conf, fresh); r.body["active"] != true {
+		t.Fatalf("introspect: %d %s", r.status, r.raw)
+	}
+	e.advance(15*time.Minute + time.Second)
+	wantInactive(t, e.introspect(t, conf, fresh))
 }

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-oauth2/oauth2/v4"
@@ -74,8 +73,12 @@ type Server struct {
 	checks      []Check
 	cors        map[string]bool
 	proxies     []netip.Prefix
-	// known holds, per client id, a *knownEntry (see knownClient).
-	known sync.Map
+	// What this replica remembers: clients that authenticated cleanly (see
+	// knownClient), users (see knownUser), and verified access tokens (see
+	// verifyAccessToken).
+	knownClients memo[Client]
+	knownUsers   memo[User]
+	verified     memo[accessClaims]
 }
 
 // New returns a server for cfg.

@@ -64,6 +64,17 @@ func (c *countingClients) Client(ctx context.Context, id string) (server.Client,
 	return c.Clients.Client(ctx, id)
 }
 
+// countingSigner counts the access tokens the real signer verifies.
+type countingSigner struct {
+	server.Signer
+	verified atomic.Int64
+}
+
+func (c *countingSigner) Verify(token string) ([]byte, error) {
+	c.verified.Add(1)
+	return c.Signer.Verify(token)
+}
+
 func (c *countingUsers) Authenticate(ctx context.Context, email, password string) (server.User, error) {
 	c.calls.Add(1)
 	return c.Users.Authenticate(ctx, email, password)
@@ -116,6 +127,7 @@ type env struct {
 	keys     *keys.Manager
 	users    *countingUsers
 	clients  *countingClients
+	signer   *countingSigner
 	registry *prometheus.Registry
 	redis    *redistest.Server
 	tokens   *redisstore.Store
@@ -206,6 +218,7 @@ func newEnv(t testing.TB, configure ...func(*server.Config)) *env {
 		t.Fatal(err)
 	}
 	e.keys = set
+	e.signer = &countingSigner{Signer: set}
 	e.redis = redistest.Start(t)
 	opt, err := redis.ParseURL(e.redis.URL)
 	if err != nil {
@@ -253,7 +266,7 @@ func newEnv(t testing.TB, configure ...func(*server.Config)) *env {
 		RefreshLifetime: 90 * 24 * time.Hour,
 		Users:           e.users,
 		Clients:         e.clients,
-		Signer:          set,
+		Signer:          e.signer,
 		Tokens:          e.tokens,
 		Throttle:        e.tokens,
 		Throttling:      testThrottling,

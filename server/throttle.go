@@ -75,29 +75,18 @@ func (s *Server) gate(r *http.Request, clientID string, basic, limitIP, checkLoc
 	return failures, nil
 }
 
-// knownFor is how long a replica trusts what it learned when a client
-// authenticated with no failures on record: the client's record, and that
-// it still has no failures, so that it skips both the lookup and the
-// lockout check. A client deleted, or locked out by failures at another
-// replica, is refused here at most this much later; a failure here is
-// seen at once.
+// knownFor is how long a replica trusts what it learned of a client that
+// authenticated with no failures on record (its record, and that it still
+// has no failures: it skips both the lookup and the lockout check), and of
+// a user it looked up (see knownUser). A client deleted, or locked out by
+// failures at another replica, is refused here at most this much later; a
+// failure here is seen at once.
 const knownFor = time.Second
-
-// knownEntry is a client this replica knows, until when.
-type knownEntry struct {
-	client Client
-	until  time.Time
-}
 
 // knownClient returns the record of a client that authenticated with no
 // failures on record less than knownFor ago.
 func (s *Server) knownClient(id string, now time.Time) (Client, bool) {
-	if v, ok := s.known.Load(id); ok {
-		if e := v.(*knownEntry); now.Before(e.until) {
-			return e.client, true
-		}
-	}
-	return Client{}, false
+	return s.knownClients.get(id, now)
 }
 
 // failed records a failed authentication of key and returns refused, or a

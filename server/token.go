@@ -186,7 +186,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, limitIP bo
 	if known && c.VerifySecret(secret, now) {
 		return &c, nil
 	}
-	s.known.Delete(id)
+	s.knownClients.forget(id)
 	ctx := r.Context()
 	c, err = s.clients.Client(ctx, id)
 	if errors.Is(err, ErrNotFound) {
@@ -204,7 +204,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, limitIP bo
 	}
 	// Only registered clients that authenticated enter the map, so it
 	// grows no larger than the client list.
-	s.known.Store(id, &knownEntry{client: c, until: now.Add(knownFor)})
+	s.knownClients.put(id, c, now.Add(knownFor))
 	return &c, nil
 }
 

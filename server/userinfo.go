@@ -24,7 +24,7 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	u, err := s.users.UserByID(ctx, claims.Subject)
+	u, err := s.knownUser(ctx, claims.Subject)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		s.writeError(w, r, invalidToken(errInvalidToken, "the access token is revoked"))
