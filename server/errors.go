@@ -154,7 +154,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		// Every value written here is a plain struct of strings and numbers.
 		panic(fmt.Sprintf("server: cannot marshal %T: %v", v, err))
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = headerJSON
 	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
+	w.Write(body)
+	w.Write(newline)
 }
+
+var newline = []byte{'\n'}
+
+// Values of the headers that many responses carry, shared by them: a
+// header map keeps a value's slice as it is given, and Header.Add copies a
+// slice that is full, as these are.
+var (
+	headerJSON    = []string{"application/json"}
+	headerNosniff = []string{"nosniff"}
+	headerNoRef   = []string{"no-referrer"}
+	headerNoStore = []string{"no-store"}
+	headerNoCache = []string{"no-cache"}
+)

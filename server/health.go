@@ -45,7 +45,7 @@ func (s *Server) Ready(ctx context.Context) []CheckResult {
 
 // health answers that the process is up.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
+	w.Header()["Cache-Control"] = headerNoStore
 	writeJSON(w, http.StatusOK, struct {
 		Status string `json:"status"`
 	}{"ok"})
@@ -54,7 +54,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 // ready answers 200 when every readiness check passes, else 503 with the
 // failing checks; the causes go to the log only.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
+	w.Header()["Cache-Control"] = headerNoStore
 	status, code := "ready", http.StatusOK
 	checks := map[string]string{}
 	for _, res := range s.Ready(r.Context()) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"time"
@@ -82,14 +83,15 @@ func (s *Server) observe(name string, h http.Handler) http.Handler {
 			sw.status = http.StatusOK
 		}
 		s.observer.HTTPRequest(name, r.Method, sw.status, d)
-		attrs := []any{"request_id", id, "handler", name, "method", r.Method, "path", r.URL.Path,
-			"status", sw.status, "duration_ms", float64(d.Microseconds()) / 1000}
+		attrs := make([]slog.Attr, 0, 9)
+		attrs = append(attrs, slog.String("request_id", id), slog.String("handler", name), slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.Int("status", sw.status), slog.Float64("duration_ms", float64(d.Microseconds())/1000))
 		for _, f := range []struct{ k, v string }{{"grant_type", ri.grantType}, {"client_id", ri.clientID}, {"error", ri.errorCode}} {
 			if f.v != "" {
-				attrs = append(attrs, f.k, f.v)
+				attrs = append(attrs, slog.String(f.k, f.v))
 			}
 		}
-		s.log.InfoContext(r.Context(), "request", attrs...)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	})
 }
 

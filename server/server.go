@@ -176,8 +176,8 @@ func (s *Server) Handler() http.Handler {
 func secureHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		h["X-Content-Type-Options"] = headerNosniff
+		h["Referrer-Policy"] = headerNoRef
 		next.ServeHTTP(w, r)
 	})
 }
@@ -186,8 +186,9 @@ func secureHeaders(next http.Handler) http.Handler {
 // behind it carry tokens and credentials (RFC 6749 §5.1, RFC 7662 §2.2).
 func (s *Server) post(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Pragma", "no-cache")
+		header := w.Header()
+		header["Cache-Control"] = headerNoStore
+		header["Pragma"] = headerNoCache
 		if r.Method != http.MethodPost {
 			s.methodNotAllowed(w, r, http.MethodPost)
 			return

@@ -49,12 +49,21 @@ func tooManyRequests(d time.Duration) *Error {
 // must not be locked out (when checkLock). Both are asked of the throttle at
 // once. It returns how many failures the client has on record.
 func (s *Server) gate(r *http.Request, clientID string, basic, limitIP, checkLock bool) (failures int, err error) {
+	limitIP = limitIP && s.throttling.IPRate > 0
+	if !limitIP && !checkLock {
+		return 0, nil
+	}
+	return s.askThrottle(r, clientID, basic, limitIP, checkLock)
+}
+
+// askThrottle is gate's question to the throttle, when there is one.
+func (s *Server) askThrottle(r *http.Request, clientID string, basic, limitIP, checkLock bool) (failures int, err error) {
 	ctx, now := r.Context(), s.now()
 	var wg sync.WaitGroup
 	var allowed = true
 	var retry, locked time.Duration
 	var ipErr, lockErr error
-	if limitIP && s.throttling.IPRate > 0 {
+	if limitIP {
 		wg.Go(func() {
 			allowed, retry, ipErr = s.throttle.Allow(ctx, ipKey(s.clientIP(r)), now, s.throttling.IPRate, s.throttling.IPBurst)
 		})

@@ -12,7 +12,7 @@ import (
 // with a Bearer challenge for a missing, bad, expired or revoked token, 403
 // for a disabled user.
 func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
+	w.Header()["Cache-Control"] = headerNoStore
 	scheme, raw, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !strings.EqualFold(scheme, "Bearer") || raw == "" {
 		s.writeError(w, r, invalidToken(nil, ""))
