@@ -41,6 +41,9 @@
 // latency counts from its scheduled time. Latency percentiles are of the
 // successful requests.
 //
+// With --pprof-addr, the server under test serves its Go profiler there
+// (authserver serve --pprof-addr), to profile it under a scenario.
+//
 // Ceilings, measured in the same run:
 //
 //   - HTTP: a child process (authbench itself, re-executed with a hidden
