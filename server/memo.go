@@ -30,15 +30,12 @@ func (c *memo[V]) get(k string, now time.Time) (V, bool) {
 	c.mu.RLock()
 	e, ok := c.m[k]
 	c.mu.RUnlock()
-	if !ok {
-		return e.v, false
-	}
-	if !now.Before(e.until) {
+	if ok && !now.Before(e.until) {
 		c.forget(k)
 		var zero V
 		return zero, false
 	}
-	return e.v, true
+	return e.v, ok
 }
 
 // put remembers v for k until until.
@@ -48,11 +45,11 @@ func (c *memo[V]) put(k string, v V, until time.Time) {
 	if c.m == nil {
 		c.m = make(map[string]memoEntry[V])
 	}
-	for old := range c.m {
-		if len(c.m) < memoMax {
+	if _, ok := c.m[k]; !ok && len(c.m) >= memoMax {
+		for old := range c.m {
+			delete(c.m, old)
 			break
 		}
-		delete(c.m, old)
 	}
 	// A copy of the key, so that the map keeps it and not the request
 	// body it may have been cut from.

@@ -73,9 +73,9 @@ type Server struct {
 	checks      []Check
 	cors        map[string]bool
 	proxies     []netip.Prefix
-	// What this replica remembers: clients that authenticated cleanly (see
-	// knownClient), users (see knownUser), and verified access tokens (see
-	// verifyAccessToken).
+	// What this replica remembers: clients that authenticated with no
+	// failures on record (see authenticateClient), users (see knownUser),
+	// and verified access tokens (see verifyAccessToken).
 	knownClients memo[Client]
 	knownUsers   memo[User]
 	verified     memo[accessClaims]

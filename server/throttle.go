@@ -92,12 +92,6 @@ func (s *Server) askThrottle(r *http.Request, clientID string, basic, limitIP, c
 // failure here is seen at once.
 const knownFor = time.Second
 
-// knownClient returns the record of a client that authenticated with no
-// failures on record less than knownFor ago.
-func (s *Server) knownClient(id string, now time.Time) (Client, bool) {
-	return s.knownClients.get(id, now)
-}
-
 // failed records a failed authentication of key and returns refused, or a
 // 503 when the throttle cannot record it.
 func (s *Server) failed(ctx context.Context, key string, b Backoff, refused *Error) error {

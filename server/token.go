@@ -169,16 +169,17 @@ var dummyClient = Client{SecretHash: HashSecret(rand.Text())}
 // locked out by failed authentications is refused before its secret is
 // checked, and limitIP applies the rate limit of the client's address.
 //
-// A client this replica knows (see knownClient) is checked against the
-// record it remembers; when that fails, against the store's record, so that
-// a secret rotated elsewhere is accepted at once.
+// A client that authenticated here with no failures on record less than
+// knownFor ago is checked against the record remembered then, without the
+// lockout check; when that fails, against the store's record, so that a
+// secret rotated elsewhere is accepted at once.
 func (s *Server) authenticateClient(r *http.Request, form url.Values, limitIP bool) (*Client, error) {
 	id, secret, basic, err := clientCredentials(r, form)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	c, known := s.knownClient(id, now)
+	c, known := s.knownClients.get(id, now)
 	failures, err := s.gate(r, id, basic, limitIP, !known)
 	if err != nil {
 		return nil, err
@@ -202,8 +203,6 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, limitIP bo
 	if err := s.succeeded(ctx, clientKey(id), failures); err != nil {
 		return nil, err
 	}
-	// Only registered clients that authenticated enter the map, so it
-	// grows no larger than the client list.
 	s.knownClients.put(id, c, now.Add(knownFor))
 	return &c, nil
 }

@@ -218,8 +218,9 @@ const baseMemory = 32 << 20
 // being computed and the garbage of the one before, so that a login flood
 // cannot grow the heap past it. With room for one garbage memory per slot
 // the runtime reuses it for the next hash; at one memory per slot it would
-// return each to the system and fault it in again, and logins ran at 0.52
-// of the Argon2id ceiling instead of 0.84. An operator's GOMEMLIMIT wins.
+// return each to the system and fault it in again, and logins ran at about
+// half the rate of raw Argon2id instead of at it (README "Performance").
+// An operator's GOMEMLIMIT wins.
 func limitMemory(e *env, log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
