@@ -2,6 +2,7 @@ package server
 
 import (
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -30,5 +31,31 @@ func TestMemoBounded(t *testing.T) {
 	}
 	if _, ok := m.m["old"]; ok {
 		t.Error("an expired entry stays in the map after it was asked for")
+	}
+}
+
+// TestMemoConcurrent: gets, puts and forgets from many goroutines at once
+// (run with -race) keep the bound.
+func TestMemoConcurrent(t *testing.T) {
+	var m memo[int]
+	now := time.Now()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				k := strconv.Itoa(g*2000 + i)
+				m.put(k, i, now.Add(time.Duration(i%3)*time.Second))
+				if v, ok := m.get(k, now); ok && v != i {
+					t.Errorf("%s: %d, want %d", k, v, i)
+				}
+				if i%7 == 0 {
+					m.forget(k)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(m.m) > memoMax {
+		t.Errorf("%d entries, want at most %d", len(m.m), memoMax)
 	}
 }
