@@ -308,3 +308,21 @@ func TestVerifiedTokensRemembered(t *testing.T) {
 	e.advance(15*time.Minute + time.Second)
 	wantInactive(t, e.introspect(t, conf, fresh))
 }
+
+// TestUserinfoCutoffAtOnce: a cut-off (`user disable`, `user delete`,
+// `user set-password`) refuses userinfo at once, though the instance
+// remembers the user as it was a moment before.
+func TestUserinfoCutoffAtOnce(t *testing.T) {
+	e := newEnv(t)
+	at := e.login(t, conf).str("access_token")
+	if r := e.userinfo(t, at); r.status != 200 {
+		t.Fatalf("userinfo: %d %s", r.status, r.raw)
+	}
+	now := e.now()
+	if err := e.tokens.SetCutoff(t.Context(), e.alice.ID, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.userinfo(t, at); r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("userinfo after a cut-off: %d %q", r.status, r.header.Get("WWW-Authenticate"))
+	}
+}
