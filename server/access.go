@@ -28,7 +28,9 @@ func (s *Server) verifyAccessToken(raw string, now time.Time) (*accessClaims, bo
 		if err != nil || json.Unmarshal(payload, &c) != nil || c.Issuer != s.issuer {
 			return nil, false
 		}
-		s.verified.put(raw, c, time.Unix(c.Expiry, 0))
+		if now.Unix() < c.Expiry {
+			s.verified.put(raw, c, time.Unix(c.Expiry, 0))
+		}
 	}
 	if now.Unix() >= c.Expiry || now.Add(clockSkew).Unix() < c.NotBefore {
 		return nil, false
